@@ -1,0 +1,141 @@
+//! The application: its shared state, its router, and a `serve` that tests can drive on any
+//! listener.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::routing::get;
+use axum::{Router, ServiceExt as _};
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::config::HttpSettings;
+use crate::http::agents::user;
+use crate::http::auth::{self, BasicAuthenticator};
+use crate::http::error::ApiError;
+use crate::http::respond::{self, ClientUri};
+use crate::store::Store;
+
+/// What every request can reach. Cheap to clone: one reference count.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: HttpSettings,
+    basic: BasicAuthenticator,
+    /// The `WWW-Authenticate` headers of every 401, made once.
+    challenges: Vec<HeaderValue>,
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: HttpSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                basic: BasicAuthenticator::new(),
+                challenges: auth::challenges(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &HttpSettings {
+        &self.inner.settings
+    }
+
+    pub fn basic(&self) -> &BasicAuthenticator {
+        &self.inner.basic
+    }
+
+    pub fn challenges(&self) -> &[HeaderValue] {
+        &self.inner.challenges
+    }
+}
+
+/// The routes, on lower-case paths: [`serve`] lower-cases every request path first, because
+/// SuperOffice's addresses match in any case.
+pub fn router(state: AppState) -> Router {
+    let operations = Router::new()
+        .route(
+            user::GET_USER_PRESENCE_STATUS,
+            get(user::describe_get_user_presence_status)
+                .post(user::get_user_presence_status)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            user::SET_USER_PRESENCE_STATUS,
+            get(user::describe_set_user_presence_status)
+                .post(user::set_user_presence_status)
+                .fallback(method_not_allowed),
+        );
+    let base_path = &state.settings().base_path;
+    let routes = if base_path.is_empty() {
+        operations
+    } else {
+        Router::new().nest(base_path, operations)
+    };
+    routes
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            respond::respond,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Serves the application on a bound listener until `shutdown` completes, then stops
+/// accepting and lets the requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).map_request(case_insensitive_path);
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Lower-cases the path (ASP.NET routes match in any case) and drops a trailing slash; the
+/// query, which carries `$select` values, is kept as sent.
+fn case_insensitive_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    if trimmed.len() == path.len() && !path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return request;
+    }
+    let mut canonical = trimmed.to_ascii_lowercase();
+    if canonical.is_empty() {
+        canonical.push('/');
+    }
+    if let Some(query) = request.uri().query() {
+        canonical.push('?');
+        canonical.push_str(query);
+    }
+    let original = request.uri().clone();
+    let mut parts = original.clone().into_parts();
+    // Lower-casing ASCII letters and trimming slashes keeps a valid path valid.
+    parts.path_and_query = canonical.parse().ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(ClientUri(original));
+    }
+    request
+}

@@ -1,0 +1,309 @@
+//! The `presence` command line: run the server and administer its database.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppState};
+use crate::config::{self, HttpSettings};
+use crate::demo;
+use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::http::encode;
+use crate::http::negotiate::ResponseFormat;
+use crate::http::select::Select;
+use crate::password::{self, PasswordError};
+use crate::store::{self, NewServiceUser, Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(name = "presence", version, about = "SuperOffice user presence WebAPI server")]
+pub struct Cli {
+    /// The database: sqlite://PATH[?synchronous=normal|full].
+    #[arg(long, global = true, env = "PRESENCE_DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL)]
+    pub database: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the WebAPI.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Manage Service users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read or set a presence status.
+    #[command(subcommand)]
+    Status(StatusCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "PRESENCE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// A prefix in front of every address, such as /Cust12345.
+    #[arg(long, env = "PRESENCE_BASE_PATH", default_value = "", value_parser = parse_base_path)]
+    pub base_path: String,
+    /// Add the reference page's example users where missing.
+    #[arg(long, env = "PRESENCE_DEMO")]
+    pub demo: bool,
+    /// The largest request body read, in bytes.
+    #[arg(long, env = "PRESENCE_BODY_LIMIT", default_value_t = HttpSettings::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
+
+fn parse_base_path(value: &str) -> Result<String, String> {
+    config::parse_base_path(value).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a Service user, present (StatusNormal).
+    Add {
+        login: String,
+        #[arg(long)]
+        associate_id: i32,
+        /// May set any status for anyone.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the Service users.
+    List,
+    /// Change a user's password.
+    Passwd {
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a Service user.
+    Remove { login: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    /// Print an associate's presence as the WebAPI answers it (JSON).
+    Get { associate_id: i32 },
+    /// Set an associate's presence.
+    Set {
+        associate_id: i32,
+        /// A status name (StatusNormal, StatusNotAvailable, ...) or number.
+        status: String,
+        #[arg(long)]
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Status(#[from] crate::domain::UnknownStatus),
+    #[error(transparent)]
+    Message(#[from] crate::domain::MessageTooLong),
+    #[error("associate ids are positive; {0} is not")]
+    BadAssociateId(i32),
+    #[error("associate {0} is not a Service user")]
+    NotAServiceUser(AssociateId),
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        source: std::io::Error,
+    },
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<(), CliError> {
+        let (store, report) = Store::open_and_migrate(&self.database).await?;
+        match self.command {
+            Command::Migrate => println!("{report}"),
+            Command::Serve(args) => {
+                if !report.applied.is_empty() {
+                    tracing::info!("{report}");
+                }
+                serve(store, args).await?;
+            }
+            Command::User(command) => user(&store, command).await?,
+            Command::Status(command) => status(&store, command).await?,
+        }
+        Ok(())
+    }
+}
+
+async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
+    if args.demo {
+        let added = demo::seed(&store).await?;
+        if !added.is_empty() {
+            tracing::info!(users = ?added, "added the demo users");
+        }
+    }
+    let listener = TcpListener::bind(args.listen).await.map_err(|source| CliError::Io {
+        context: "cannot listen",
+        source,
+    })?;
+    let address = listener.local_addr().map_err(|source| CliError::Io {
+        context: "cannot read the listening address",
+        source,
+    })?;
+    let settings = HttpSettings {
+        base_path: args.base_path,
+        body_limit: args.body_limit,
+    };
+    tracing::info!(
+        "listening on http://{address}{}/api/v1/Agents/User/GetUserPresenceStatus",
+        settings.base_path
+    );
+    let state = AppState::new(store, settings);
+    app::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|source| CliError::Io {
+            context: "serving failed",
+            source,
+        })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+async fn user(store: &Store, command: UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Add {
+            login,
+            associate_id,
+            admin,
+            password_stdin,
+        } => {
+            if associate_id <= 0 {
+                return Err(CliError::BadAssociateId(associate_id));
+            }
+            let hash = hash_password(read_password(password_stdin)?).await?;
+            store
+                .add_user(NewServiceUser {
+                    associate_id: AssociateId::new(associate_id),
+                    login: login.clone(),
+                    password_hash: Some(hash),
+                    is_admin: admin,
+                    presence: UserPresenceStatus {
+                        status: UserStatus::StatusNormal,
+                        message: Message::none(),
+                    },
+                })
+                .await?;
+            println!("added {login} (associate {associate_id})");
+        }
+        UserCommand::List => {
+            println!("{:>10}  {:<24}  {:<5}  {:<18}  MESSAGE", "ASSOCIATE", "LOGIN", "ADMIN", "STATUS");
+            for user in store.list_users().await? {
+                println!(
+                    "{:>10}  {:<24}  {:<5}  {:<18}  {}",
+                    user.associate_id,
+                    user.login,
+                    if user.is_admin { "yes" } else { "no" },
+                    user.presence.status,
+                    user.presence.message.as_deref().unwrap_or("")
+                );
+            }
+        }
+        UserCommand::Passwd {
+            login,
+            password_stdin,
+        } => {
+            let hash = hash_password(read_password(password_stdin)?).await?;
+            store.set_password(&login, hash).await?;
+            println!("changed the password of {login}");
+        }
+        UserCommand::Remove { login } => {
+            store.remove_user(&login).await?;
+            println!("removed {login}");
+        }
+    }
+    Ok(())
+}
+
+async fn status(store: &Store, command: StatusCommand) -> Result<(), CliError> {
+    let (associate_id, presence) = match command {
+        StatusCommand::Get { associate_id } => {
+            let associate_id = AssociateId::new(associate_id);
+            (associate_id, store.presence(associate_id).await?)
+        }
+        StatusCommand::Set {
+            associate_id,
+            status,
+            message,
+        } => {
+            let associate_id = AssociateId::new(associate_id);
+            let presence = UserPresenceStatus {
+                status: status.parse()?,
+                message: Message::new(message)?,
+            };
+            (associate_id, store.set_presence(associate_id, presence).await?)
+        }
+    };
+    let presence = presence.ok_or(CliError::NotAServiceUser(associate_id))?;
+    let view = Select::ALL.apply(&presence);
+    let json = encode::presence(ResponseFormat::ApplicationJson, Some(&view));
+    println!("{}", String::from_utf8_lossy(&json));
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, CliError> {
+    let io = |context| move |source| CliError::Io { context, source };
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(io("cannot read the password from standard input"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let password = rpassword::prompt_password("Password: ").map_err(io("cannot read the password"))?;
+    let again = rpassword::prompt_password("Again: ").map_err(io("cannot read the password"))?;
+    std::io::stdout().flush().ok();
+    if password != again {
+        return Err(CliError::Io {
+            context: "the passwords differ",
+            source: std::io::Error::other("try again"),
+        });
+    }
+    Ok(password)
+}
+
+async fn hash_password(password: String) -> Result<String, CliError> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|_| CliError::Store(StoreError::TaskFailed))?
+        .map_err(CliError::from)
+}

@@ -1,0 +1,11 @@
+//! Types that parse instead of validate: once a value has one of these types it is known good.
+
+mod associate;
+mod message;
+mod presence;
+mod status;
+
+pub use associate::AssociateId;
+pub use message::{Message, MessageTooLong};
+pub use presence::UserPresenceStatus;
+pub use status::{UnknownStatus, UserStatus};

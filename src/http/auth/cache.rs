@@ -1,0 +1,135 @@
+//! Verified Basic credentials, so that Argon2 (tens of milliseconds) runs once per password
+//! and not once per request.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::AssociateId;
+
+/// Entries beyond this many evict an arbitrary other one: enough for every user of a large
+/// help desk, small enough to bound memory (about 200 bytes an entry).
+const CAPACITY: usize = 50_000;
+
+/// Maps a keyed hash of `login:password` to the stored password hash it was verified
+/// against.
+///
+/// An entry counts only while the user's stored hash is still the one it was verified
+/// against, and the caller re-reads that hash with the user's status on every request: a
+/// password change, removal or deletion (also by another process on the same database) ends
+/// the entry's use at once, and the stale entry is dropped when next met.
+pub struct CredentialCache {
+    /// A random per-process key mixed into every hash, so that the cache's keys, if memory
+    /// ever leaked, could not be tested against guessed passwords offline.
+    secret: [u8; 32],
+    entries: RwLock<HashMap<CacheKey, Entry>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
+
+struct Entry {
+    associate_id: AssociateId,
+    password_hash: Box<str>,
+}
+
+impl CredentialCache {
+    pub fn new() -> Self {
+        let mut secret = [0; 32];
+        getrandom::fill(&mut secret).expect("the operating system's random source failed");
+        Self {
+            secret,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn key(&self, credentials: &[u8]) -> CacheKey {
+        let mut hasher = Sha256::new();
+        hasher.update(self.secret);
+        hasher.update(credentials);
+        CacheKey(hasher.finalize().into())
+    }
+
+    /// Whether these credentials were verified for this associate against this stored hash.
+    pub fn contains(&self, key: &CacheKey, associate_id: AssociateId, password_hash: &str) -> bool {
+        let fresh = match self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            None => return false,
+            Some(entry) => {
+                entry.associate_id == associate_id && *entry.password_hash == *password_hash
+            }
+        };
+        if !fresh {
+            self.entries
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(key);
+        }
+        fresh
+    }
+
+    pub fn insert(&self, key: CacheKey, associate_id: AssociateId, password_hash: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+            if let Some(victim) = entries.keys().next().copied() {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                associate_id,
+                password_hash: password_hash.into(),
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_counts_only_for_the_hash_it_was_verified_against() {
+        let cache = CredentialCache::new();
+        let key = cache.key(b"tje0:Tje0");
+        let id = AssociateId::new(1);
+        assert!(!cache.contains(&key, id, "$hash1"));
+        cache.insert(key, id, "$hash1");
+        assert!(cache.contains(&key, id, "$hash1"));
+        assert!(!cache.contains(&key, AssociateId::new(2), "$hash1"));
+        // The mismatch above dropped the entry.
+        assert!(cache.is_empty());
+        cache.insert(key, id, "$hash1");
+        assert!(!cache.contains(&key, id, "$hash2"));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn keys_depend_on_the_credentials_and_the_process_secret() {
+        let a = CredentialCache::new();
+        let b = CredentialCache::new();
+        assert_eq!(a.key(b"x:y"), a.key(b"x:y"));
+        assert_ne!(a.key(b"x:y"), a.key(b"x:z"));
+        assert_ne!(a.key(b"x:y"), b.key(b"x:y"));
+    }
+}

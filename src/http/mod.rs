@@ -1,0 +1,10 @@
+//! Wire concerns: body decoding, negotiation, errors, authentication, and the operations.
+
+pub mod agents;
+pub mod auth;
+pub mod body;
+pub mod encode;
+pub mod error;
+pub mod negotiate;
+pub mod respond;
+pub mod select;

@@ -1,0 +1,19 @@
+//! A self-hosted server for SuperOffice's user presence WebAPI
+//! (`Agents/User/GetUserPresenceStatus` and `SetUserPresenceStatus`).
+
+/// The application state, router and `serve`.
+pub mod app;
+/// The `presence` command line.
+pub mod cli;
+/// Server settings.
+pub mod config;
+/// The reference page's example data.
+pub mod demo;
+/// Types that parse instead of validate.
+pub mod domain;
+/// Wire concerns: bodies, negotiation, errors, authentication, operations.
+pub mod http;
+/// Argon2id password hashing.
+pub mod password;
+/// Storage behind one facade.
+pub mod store;

@@ -1,0 +1,42 @@
+//! Schema migrations, embedded in the binary: one folder of numbered SQL files per backend.
+
+use std::fmt;
+
+/// One step of a backend's schema history.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "service_users",
+    sql: include_str!("../../migrations/sqlite/0001_service_users.sql"),
+}];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: &'static str,
+}
+
+/// What a migration run did, for `presence migrate` to tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<AppliedMigration>,
+    /// The schema version after the run.
+    pub version: i64,
+}
+
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.applied.is_empty() {
+            return write!(f, "schema is up to date at version {}", self.version);
+        }
+        for m in &self.applied {
+            writeln!(f, "applied {:04}_{}", m.version, m.name)?;
+        }
+        write!(f, "schema is now at version {}", self.version)
+    }
+}

@@ -1,0 +1,352 @@
+//! The embedded default backend: one SQLite file in WAL mode.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::migrations::{self, AppliedMigration, MigrationReport};
+use super::{
+    Credentials, NewServiceUser, ServiceUser, StoreError, message_from_column, status_from_column,
+};
+use crate::domain::{AssociateId, UserPresenceStatus};
+
+/// How long a statement waits for another process's write lock (the CLI beside a running
+/// server) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections are opened lazily and kept: the pool holds at most this many idle ones, which
+/// covers every worker thread reading at once on the machines this runs on.
+const MAX_IDLE_READERS: usize = 64;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+/// When a commit counts as done.
+#[derive(Clone, Copy, Debug)]
+enum Synchronous {
+    /// The commit is in the WAL file (the operating system's cache) before it is acknowledged:
+    /// it survives the process being killed; an operating-system crash or power loss can lose
+    /// the last commits. Fast: no fsync per commit.
+    Normal,
+    /// Every commit is fsynced before it is acknowledged: survives power loss too.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    synchronous: Synchronous,
+    /// Idle connections for reads. A checkout is a mutex and a `Vec::pop`: far cheaper than
+    /// the query itself, and unlike a thread-local it needs no cleanup when threads come and go.
+    readers: Mutex<Vec<Connection>>,
+    /// SQLite admits one writer at a time; serialising writers here rather than in SQLite's
+    /// busy handler keeps them fair and avoids its sleep-and-retry back-off.
+    writer: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens `PATH[?synchronous=normal|full]`, creating the file if need be.
+    pub fn open(location: &str) -> Result<Self, StoreError> {
+        let (path, query) = location.split_once('?').unwrap_or((location, ""));
+        let mut synchronous = Synchronous::Normal;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            synchronous = match (&*key, &*value.to_ascii_lowercase()) {
+                ("synchronous", "normal") => Synchronous::Normal,
+                ("synchronous", "full") => Synchronous::Full,
+                _ => return Err(StoreError::UnsupportedUrl(format!("sqlite://{location}"))),
+            };
+        }
+        let path = PathBuf::from(path);
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let writer = open_connection(&path, synchronous).map_err(open_error)?;
+        // WAL lets readers proceed while a write commits.
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                synchronous,
+                readers: Mutex::new(Vec::new()),
+                writer: Mutex::new(writer),
+            }),
+        })
+    }
+
+    /// Runs blocking work (writes, which may wait for a lock or the disk) off the async
+    /// workers.
+    pub(super) async fn blocking<T, F>(self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || work(&self))
+            .await
+            .map_err(|_| StoreError::TaskFailed)?
+    }
+
+    fn read<T>(&self, query: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.inner.path, self.inner.synchronous)?,
+        };
+        let result = query(&connection);
+        let mut readers = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(connection);
+        }
+        result
+    }
+
+    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut writer = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut writer)
+    }
+
+    pub(super) fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        self.write(|conn| {
+            // IMMEDIATE takes the write lock up front, so two processes migrating at once run
+            // one after the other and the second finds nothing to do.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migration (
+                     version    INTEGER PRIMARY KEY,
+                     name       TEXT    NOT NULL,
+                     applied_at INTEGER NOT NULL
+                 ) STRICT;",
+            )?;
+            let current: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migration",
+                [],
+                |row| row.get(0),
+            )?;
+            let known = migrations::SQLITE.last().map_or(0, |m| m.version);
+            if current > known {
+                return Err(StoreError::SchemaTooNew { found: current, known });
+            }
+            let mut applied = Vec::new();
+            for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
+                tx.execute_batch(m.sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migration (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![m.version, m.name, unix_millis()],
+                )?;
+                applied.push(AppliedMigration {
+                    version: m.version,
+                    name: m.name,
+                });
+            }
+            tx.commit()?;
+            Ok(MigrationReport {
+                applied,
+                version: known,
+            })
+        })
+    }
+
+    pub(super) fn presence(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached("SELECT status, message FROM service_user WHERE associate_id = ?1")?
+                .query_row([associate_id.get()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?))
+                })
+                .optional()?;
+            row.map(|(status, message)| {
+                Ok(UserPresenceStatus {
+                    status: status_from_column(status)?,
+                    message: message_from_column(message)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    pub(super) fn set_presence(
+        &self,
+        associate_id: AssociateId,
+        presence: &UserPresenceStatus,
+    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        self.write(|conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
+                     WHERE associate_id = ?1",
+                )?
+                .execute(params![
+                    associate_id.get(),
+                    presence.status.number(),
+                    presence.message.as_deref(),
+                    unix_millis()
+                ])?;
+            Ok((changed == 1).then(|| presence.clone()))
+        })
+    }
+
+    pub(super) fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT associate_id, password_hash, is_admin, status
+                     FROM service_user WHERE login = ?1",
+                )?
+                .query_row([login], |row| {
+                    Ok((
+                        row.get::<_, i32>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                        row.get::<_, bool>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(associate_id, password_hash, is_admin, status)| {
+                Ok(Credentials {
+                    associate_id: AssociateId::new(associate_id),
+                    password_hash,
+                    is_admin,
+                    status: status_from_column(status)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    pub(super) fn add_user(&self, user: &NewServiceUser) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Checked first so the error names which of the two is taken.
+            let login_taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM service_user WHERE login = ?1)",
+                [&user.login],
+                |row| row.get(0),
+            )?;
+            if login_taken {
+                return Err(StoreError::DuplicateLogin(user.login.clone()));
+            }
+            let associate_taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM service_user WHERE associate_id = ?1)",
+                [user.associate_id.get()],
+                |row| row.get(0),
+            )?;
+            if associate_taken {
+                return Err(StoreError::DuplicateAssociate(user.associate_id));
+            }
+            tx.execute(
+                "INSERT INTO service_user
+                     (associate_id, login, password_hash, is_admin, status, message, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user.associate_id.get(),
+                    user.login,
+                    user.password_hash,
+                    user.is_admin,
+                    user.presence.status.number(),
+                    user.presence.message.as_deref(),
+                    unix_millis()
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT associate_id, login, is_admin, password_hash IS NOT NULL, status, message
+                 FROM service_user ORDER BY associate_id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i32>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, bool>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (associate_id, login, is_admin, has_password, status, message) = row?;
+                Ok(ServiceUser {
+                    associate_id: AssociateId::new(associate_id),
+                    login,
+                    is_admin,
+                    has_password,
+                    presence: UserPresenceStatus {
+                        status: status_from_column(status)?,
+                        message: message_from_column(message)?,
+                    },
+                })
+            })
+            .collect()
+        })
+    }
+
+    pub(super) fn set_password(&self, login: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let changed = conn.execute(
+                "UPDATE service_user SET password_hash = ?2 WHERE login = ?1",
+                params![login, password_hash],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownLogin(login.to_owned()));
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn remove_user(&self, login: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let changed = conn.execute("DELETE FROM service_user WHERE login = ?1", [login])?;
+            if changed == 0 {
+                return Err(StoreError::UnknownLogin(login.to_owned()));
+            }
+            Ok(())
+        })
+    }
+}
+
+fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
+    // Each connection is used by one thread at a time, so SQLite's own mutexes are not needed.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statements stay prepared per connection; a handful covers every hot query.
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
