@@ -117,7 +117,11 @@ pub async fn serve(
 /// query, which carries `$select` values, is kept as sent.
 fn case_insensitive_path(mut request: Request) -> Request {
     let path = request.uri().path();
-    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let trimmed = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     if trimmed.len() == path.len() && !path.bytes().any(|b| b.is_ascii_uppercase()) {
         return request;
     }

@@ -17,7 +17,11 @@ use crate::password::{self, PasswordError};
 use crate::store::{self, NewServiceUser, Store, StoreError};
 
 #[derive(Debug, Parser)]
-#[command(name = "presence", version, about = "SuperOffice user presence WebAPI server")]
+#[command(
+    name = "presence",
+    version,
+    about = "SuperOffice user presence WebAPI server"
+)]
 pub struct Cli {
     /// The database: sqlite://PATH[?synchronous=normal|full].
     #[arg(long, global = true, env = "PRESENCE_DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL)]
@@ -147,10 +151,12 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(users = ?added, "added the demo users");
         }
     }
-    let listener = TcpListener::bind(args.listen).await.map_err(|source| CliError::Io {
-        context: "cannot listen",
-        source,
-    })?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CliError::Io {
+            context: "cannot listen",
+            source,
+        })?;
     let address = listener.local_addr().map_err(|source| CliError::Io {
         context: "cannot read the listening address",
         source,
@@ -225,7 +231,10 @@ async fn user(store: &Store, command: UserCommand) -> Result<(), CliError> {
             println!("added {login} (associate {associate_id})");
         }
         UserCommand::List => {
-            println!("{:>10}  {:<24}  {:<5}  {:<18}  MESSAGE", "ASSOCIATE", "LOGIN", "ADMIN", "STATUS");
+            println!(
+                "{:>10}  {:<24}  {:<5}  {:<18}  MESSAGE",
+                "ASSOCIATE", "LOGIN", "ADMIN", "STATUS"
+            );
             for user in store.list_users().await? {
                 println!(
                     "{:>10}  {:<24}  {:<5}  {:<18}  {}",
@@ -269,7 +278,10 @@ async fn status(store: &Store, command: StatusCommand) -> Result<(), CliError> {
                 status: status.parse()?,
                 message: Message::new(message)?,
             };
-            (associate_id, store.set_presence(associate_id, presence).await?)
+            (
+                associate_id,
+                store.set_presence(associate_id, presence).await?,
+            )
         }
     };
     let presence = presence.ok_or(CliError::NotAServiceUser(associate_id))?;
@@ -289,7 +301,8 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
             .map_err(io("cannot read the password from standard input"))?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
-    let password = rpassword::prompt_password("Password: ").map_err(io("cannot read the password"))?;
+    let password =
+        rpassword::prompt_password("Password: ").map_err(io("cannot read the password"))?;
     let again = rpassword::prompt_password("Again: ").map_err(io("cannot read the password"))?;
     std::io::stdout().flush().ok();
     if password != again {

@@ -26,7 +26,9 @@ impl Default for HttpSettings {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the base path {0:?} must start with '/' and hold only letters, digits, '-', '_', '.' and '/'")]
+#[error(
+    "the base path {0:?} must start with '/' and hold only letters, digits, '-', '_', '.' and '/'"
+)]
 pub struct BadBasePath(pub String);
 
 /// Reads a base path: `/Cust12345`, `/Cust12345/`, or `` and `/` for none.

@@ -1,7 +1,7 @@
 //! Password hashing: Argon2id with the crate's recommended parameters, stored as PHC strings.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {

@@ -111,7 +111,10 @@ mod tests {
             assert_eq!(status.name(), name);
             assert_eq!(name.parse::<UserStatus>(), Ok(status));
             assert_eq!(name.to_lowercase().parse::<UserStatus>(), Ok(status));
-            assert_eq!(status.number().to_string().parse::<UserStatus>(), Ok(status));
+            assert_eq!(
+                status.number().to_string().parse::<UserStatus>(),
+                Ok(status)
+            );
             assert_eq!(UserStatus::from_number(status.number()), Some(status));
         }
     }

@@ -74,7 +74,9 @@ impl ResponseFormat {
                     .iter()
                     .enumerate()
                     .filter(|(_, range)| range.matches(format.media_type()))
-                    .max_by_key(|(position, range)| (range.specificity(), std::cmp::Reverse(*position)))?;
+                    .max_by_key(|(position, range)| {
+                        (range.specificity(), std::cmp::Reverse(*position))
+                    })?;
                 (range.quality > 0).then_some((range.quality, std::cmp::Reverse(position), format))
             })
             .max_by_key(|&(quality, position, format)| {
@@ -168,36 +170,69 @@ mod tests {
         assert_eq!(pick(&[]), ResponseFormat::ApplicationJson);
         assert_eq!(pick(&["*/*"]), ResponseFormat::ApplicationJson);
         assert_eq!(pick(&["text/html"]), ResponseFormat::ApplicationJson);
-        assert_eq!(pick(&["application/xml;q=0"]), ResponseFormat::ApplicationJson);
+        assert_eq!(
+            pick(&["application/xml;q=0"]),
+            ResponseFormat::ApplicationJson
+        );
     }
 
     #[test]
     fn names_each_type() {
         for format in ResponseFormat::ALL {
             assert_eq!(pick(&[format.media_type()]), format);
-            assert_eq!(pick(&[&format!("{}; charset=utf-8", format.media_type().to_uppercase())]), format);
+            assert_eq!(
+                pick(&[&format!(
+                    "{}; charset=utf-8",
+                    format.media_type().to_uppercase()
+                )]),
+                format
+            );
         }
     }
 
     #[test]
     fn quality_values_count() {
-        assert_eq!(pick(&["application/json;q=0.5, text/xml"]), ResponseFormat::TextXml);
-        assert_eq!(pick(&["text/xml;q=0.9, application/json;q=0.95"]), ResponseFormat::ApplicationJson);
-        assert_eq!(pick(&["application/xml;q=0.1, */*;q=0.01"]), ResponseFormat::ApplicationXml);
+        assert_eq!(
+            pick(&["application/json;q=0.5, text/xml"]),
+            ResponseFormat::TextXml
+        );
+        assert_eq!(
+            pick(&["text/xml;q=0.9, application/json;q=0.95"]),
+            ResponseFormat::ApplicationJson
+        );
+        assert_eq!(
+            pick(&["application/xml;q=0.1, */*;q=0.01"]),
+            ResponseFormat::ApplicationXml
+        );
         assert_eq!(pick(&["text/*"]), ResponseFormat::TextJson);
         assert_eq!(pick(&["text/*, text/json;q=0"]), ResponseFormat::TextXml);
-        assert_eq!(pick(&["text/html", "application/xml"]), ResponseFormat::ApplicationXml);
+        assert_eq!(
+            pick(&["text/html", "application/xml"]),
+            ResponseFormat::ApplicationXml
+        );
     }
 
     #[test]
     fn ties_go_to_the_first_listed() {
-        assert_eq!(pick(&["text/xml, application/json"]), ResponseFormat::TextXml);
-        assert_eq!(pick(&["application/json, text/xml"]), ResponseFormat::ApplicationJson);
+        assert_eq!(
+            pick(&["text/xml, application/json"]),
+            ResponseFormat::TextXml
+        );
+        assert_eq!(
+            pick(&["application/json, text/xml"]),
+            ResponseFormat::ApplicationJson
+        );
     }
 
     #[test]
     fn malformed_quality_drops_the_range() {
-        assert_eq!(pick(&["application/xml;q=2"]), ResponseFormat::ApplicationJson);
-        assert_eq!(pick(&["application/xml;q=abc, text/xml;q=0.2"]), ResponseFormat::TextXml);
+        assert_eq!(
+            pick(&["application/xml;q=2"]),
+            ResponseFormat::ApplicationJson
+        );
+        assert_eq!(
+            pick(&["application/xml;q=abc, text/xml;q=0.2"]),
+            ResponseFormat::TextXml
+        );
     }
 }

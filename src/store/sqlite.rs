@@ -100,7 +100,10 @@ impl SqliteStore {
             .map_err(|_| StoreError::TaskFailed)?
     }
 
-    fn read<T>(&self, query: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self
             .inner
             .readers
@@ -112,15 +115,26 @@ impl SqliteStore {
             None => open_connection(&self.inner.path, self.inner.synchronous)?,
         };
         let result = query(&connection);
-        let mut readers = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if readers.len() < MAX_IDLE_READERS {
             readers.push(connection);
         }
         result
     }
 
-    fn write<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut writer = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(super) fn write<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         work(&mut writer)
     }
 
@@ -143,7 +157,10 @@ impl SqliteStore {
             )?;
             let known = migrations::SQLITE.last().map_or(0, |m| m.version);
             if current > known {
-                return Err(StoreError::SchemaTooNew { found: current, known });
+                return Err(StoreError::SchemaTooNew {
+                    found: current,
+                    known,
+                });
             }
             let mut applied = Vec::new();
             for m in migrations::SQLITE.iter().filter(|m| m.version > current) {

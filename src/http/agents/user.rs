@@ -2,8 +2,8 @@
 //! `POST /api/v1/Agents/User/SetUserPresenceStatus`.
 
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
@@ -70,7 +70,11 @@ pub async fn set_user_presence_status(
     Ok(reply(format, select, stored.as_ref()))
 }
 
-fn reply(format: ResponseFormat, select: Select, presence: Option<&UserPresenceStatus>) -> Response {
+fn reply(
+    format: ResponseFormat,
+    select: Select,
+    presence: Option<&UserPresenceStatus>,
+) -> Response {
     let view = presence.map(|p| select.apply(p));
     let body = encode::presence(format, view.as_ref());
     ([(CONTENT_TYPE, format.content_type())], body).into_response()
@@ -106,7 +110,10 @@ pub async fn describe_set_user_presence_status() -> Response {
 
 fn describe(text: &'static str) -> Response {
     (
-        [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
         Bytes::from_static(text.as_bytes()),
     )
         .into_response()

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use tokio::sync::Semaphore;
 use tracing::debug;
 
-use super::cache::CredentialCache;
 use super::Caller;
+use super::cache::CredentialCache;
 use crate::domain::UserStatus;
 use crate::http::error::ApiError;
 use crate::password;

@@ -5,9 +5,9 @@ mod basic;
 pub mod cache;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
 use tracing::debug;
 
 pub use basic::BasicAuthenticator;
@@ -48,7 +48,10 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::Unauthorized);
         };
         if scheme.eq_ignore_ascii_case("Basic") {
-            return state.basic().authenticate(state.store(), credentials.trim()).await;
+            return state
+                .basic()
+                .authenticate(state.store(), credentials.trim())
+                .await;
         }
         debug!(scheme, "unsupported authentication scheme");
         Err(ApiError::Unauthorized)

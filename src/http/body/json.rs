@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::fields::{Member, Scalar, UserPresenceStatusFields, WireFields, WirePresence};
 use super::DecodeError;
+use super::fields::{Member, Scalar, UserPresenceStatusFields, WireFields, WirePresence};
 
 pub(super) fn decode(body: &[u8]) -> Result<WireFields, DecodeError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);

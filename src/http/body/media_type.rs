@@ -46,7 +46,8 @@ impl BodyFormat {
             };
             if name.trim().eq_ignore_ascii_case("charset") {
                 let charset = value.trim().trim_matches('"');
-                if !(charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8")) {
+                if !(charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8"))
+                {
                     return Err(MediaTypeError::UnsupportedCharset(charset.to_owned()));
                 }
             }
@@ -84,7 +85,10 @@ mod tests {
                 format!("{name}; charset=utf-8"),
                 format!("{name};charset=\"UTF-8\""),
             ] {
-                assert_eq!(BodyFormat::from_content_type(Some(header.as_bytes())), Ok(format));
+                assert_eq!(
+                    BodyFormat::from_content_type(Some(header.as_bytes())),
+                    Ok(format)
+                );
             }
         }
         assert_eq!(BodyFormat::from_content_type(None), Ok(BodyFormat::Json));

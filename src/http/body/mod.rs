@@ -64,7 +64,9 @@ impl FromWireFields for SetUserPresenceStatusRequest {
                 return Err(invalid("UserPresenceStatus is required"));
             }
             WirePresence::NotAnObject => {
-                return Err(invalid("UserPresenceStatus must be an object with Status and Message"));
+                return Err(invalid(
+                    "UserPresenceStatus must be an object with Status and Message",
+                ));
             }
         };
         Ok(Self {
@@ -79,8 +81,12 @@ impl FromWireFields for SetUserPresenceStatusRequest {
 
 /// Decodes a body of the given `Content-Type` (`None` when the header is missing, read as
 /// JSON) into an operation's request.
-pub fn decode<T: FromWireFields>(content_type: Option<&[u8]>, body: &[u8]) -> Result<T, DecodeError> {
-    let format = BodyFormat::from_content_type(content_type).map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+pub fn decode<T: FromWireFields>(
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<T, DecodeError> {
+    let format = BodyFormat::from_content_type(content_type)
+        .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
     T::from_wire_fields(decode_fields(format, body)?)
 }
 
@@ -104,16 +110,16 @@ fn invalid(detail: impl Into<String>) -> DecodeError {
 
 fn associate_id(value: Option<Scalar>) -> Result<AssociateId, DecodeError> {
     let out_of_range = |shown: &dyn std::fmt::Display| {
-        invalid(format!("AssociateId must be a 32-bit integer; {shown} is not"))
+        invalid(format!(
+            "AssociateId must be a 32-bit integer; {shown} is not"
+        ))
     };
     match value {
         None | Some(Scalar::Null) => Err(invalid("AssociateId is required")),
         Some(Scalar::Integer(n)) => i32::try_from(n)
             .map(AssociateId::new)
             .map_err(|_| out_of_range(&n)),
-        Some(Scalar::Text(text)) => text
-            .parse()
-            .map_err(|_| out_of_range(&Shown(&text))),
+        Some(Scalar::Text(text)) => text.parse().map_err(|_| out_of_range(&Shown(&text))),
         Some(other) => Err(out_of_range(&other.kind())),
     }
 }

@@ -8,8 +8,8 @@
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
-use super::fields::{Member, Scalar, WireFields, WirePresence};
 use super::DecodeError;
+use super::fields::{Member, Scalar, WireFields, WirePresence};
 
 pub(super) fn decode(body: &[u8]) -> Result<WireFields, DecodeError> {
     let text = std::str::from_utf8(body)
@@ -79,7 +79,12 @@ impl<'i> Parser<'_, 'i> {
                     }
                     fields = Some(self.request()?);
                 }
-                Event::Empty(_) if fields.is_none() => fields = Some(WireFields::default()),
+                Event::Empty(root) if fields.is_none() => {
+                    if is_nil(&root)? {
+                        return Err(DecodeError::Invalid("The request body is null".into()));
+                    }
+                    fields = Some(WireFields::default());
+                }
                 Event::Start(_) | Event::Empty(_) => {
                     return Err(invalid("more than one root element"));
                 }
@@ -101,7 +106,9 @@ impl<'i> Parser<'_, 'i> {
         let mut fields = WireFields::default();
         while let Some((start, empty)) = self.next_child()? {
             match Member::of_request(start.local_name().as_ref()) {
-                Member::AssociateId => fields.associate_id = Some(self.value(&start, empty)?.into()),
+                Member::AssociateId => {
+                    fields.associate_id = Some(self.value(&start, empty)?.into())
+                }
                 Member::UserPresenceStatus => {
                     fields.user_presence_status = if is_nil(&start)? {
                         self.skip(&start, empty)?;
@@ -112,7 +119,8 @@ impl<'i> Parser<'_, 'i> {
                             while let Some((child, child_empty)) = self.next_child()? {
                                 match Member::of_presence(child.local_name().as_ref()) {
                                     Member::Status => {
-                                        presence.status = Some(self.value(&child, child_empty)?.into());
+                                        presence.status =
+                                            Some(self.value(&child, child_empty)?.into());
                                     }
                                     Member::Message => {
                                         presence.message =
@@ -144,7 +152,11 @@ impl<'i> Parser<'_, 'i> {
                 }
                 Event::Eof => return Err(invalid("the document ends inside an element")),
                 Event::DocType(_) => return Err(invalid("a DOCTYPE inside an element")),
-                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+                Event::Text(_)
+                | Event::CData(_)
+                | Event::Comment(_)
+                | Event::PI(_)
+                | Event::Decl(_) => {}
             }
         }
     }
@@ -176,11 +188,19 @@ impl<'i> Parser<'_, 'i> {
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
             }
         }
-        Ok(if compound { Value::Compound } else { Value::Text(text) })
+        Ok(if compound {
+            Value::Compound
+        } else {
+            Value::Text(text)
+        })
     }
 
     fn skip(&mut self, start: &BytesStart<'i>, empty: bool) -> Result<(), DecodeError> {
-        if empty { Ok(()) } else { self.skip_to_end(start) }
+        if empty {
+            Ok(())
+        } else {
+            self.skip_to_end(start)
+        }
     }
 
     fn skip_to_end(&mut self, start: &BytesStart<'i>) -> Result<(), DecodeError> {
@@ -212,6 +232,8 @@ fn resolve(reference: &BytesRef<'_>) -> Result<char, DecodeError> {
         "amp" => Ok('&'),
         "apos" => Ok('\''),
         "quot" => Ok('"'),
-        other => Err(invalid(format_args!("the entity &{other}; is not declared"))),
+        other => Err(invalid(format_args!(
+            "the entity &{other}; is not declared"
+        ))),
     }
 }
