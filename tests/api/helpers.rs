@@ -1,0 +1,265 @@
+//! One way to start the real server (`spawn_app`), on 127.0.0.1:0 with a fresh database each,
+//! and a small HTTP/1.1 client that shows the bytes on the wire exactly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use presence::app::{self, AppState};
+use presence::config::HttpSettings;
+use presence::demo;
+use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use presence::password;
+use presence::store::{NewServiceUser, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// The reference page's administrator, seeded in every test database.
+pub const ADMIN: (&str, &str) = (demo::ADMIN_LOGIN, demo::ADMIN_PASSWORD);
+pub const ADMIN_ID: i32 = 1;
+/// An ordinary Service user, seeded in every test database.
+pub const USER: (&str, &str) = ("anna", "anna-secret");
+pub const USER_ID: i32 = 2;
+/// The reference page's sample associate: StatusDeleted with the message "ut".
+pub const SAMPLE_ID: i32 = 963;
+
+pub const GET: &str = "/api/v1/Agents/User/GetUserPresenceStatus";
+pub const SET: &str = "/api/v1/Agents/User/SetUserPresenceStatus";
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub store: Store,
+    pub database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(HttpSettings::default()).await
+}
+
+pub async fn spawn_app_with(settings: HttpSettings) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let (store, _) = Store::open_and_migrate(&database_url).await.expect("a fresh database");
+    demo::seed(&store).await.expect("the demo users");
+    add_user(&store, USER_ID, USER.0, USER.1, false).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("the bound address");
+    let (shutdown, stopped) = oneshot::channel();
+    let state = AppState::new(store.clone(), settings);
+    let server = tokio::spawn(app::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        store,
+        database_url,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+pub async fn add_user(store: &Store, associate_id: i32, login: &str, password: &str, is_admin: bool) {
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .add_user(NewServiceUser {
+            associate_id: AssociateId::new(associate_id),
+            login: login.into(),
+            password_hash: Some(hash),
+            is_admin,
+            presence: UserPresenceStatus {
+                status: UserStatus::StatusNormal,
+                message: Message::none(),
+            },
+        })
+        .await
+        .unwrap();
+}
+
+impl TestApp {
+    pub async fn send(&self, request: Request) -> Response {
+        send_to(self.address, request).await
+    }
+
+    pub async fn presence(&self, associate_id: i32) -> Option<UserPresenceStatus> {
+        self.store.presence(AssociateId::new(associate_id)).await.unwrap()
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+/// A request, written to the socket exactly as built: no header is added but `Host`,
+/// `Content-Length` (when there is a body) and `Connection: close`.
+#[derive(Clone, Debug)]
+pub struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn post(path: &str) -> Self {
+        Self::new("POST", path)
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn basic(self, (login, password): (&str, &str)) -> Self {
+        let token = STANDARD.encode(format!("{login}:{password}"));
+        self.header("Authorization", &format!("Basic {token}"))
+    }
+
+    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self.header("Content-Type", content_type)
+    }
+
+    pub fn json(self, body: &str) -> Self {
+        self.body("application/json", body)
+    }
+
+    /// A body with no `Content-Type` header.
+    pub fn raw_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    fn to_bytes(&self, address: SocketAddr) -> Vec<u8> {
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: {address}\r\n", self.method, self.path);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = &self.body {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(self.body.as_deref().unwrap_or_default());
+        bytes
+    }
+}
+
+pub async fn send_to(address: SocketAddr, request: Request) -> Response {
+    send_raw(address, &request.to_bytes(address)).await
+}
+
+/// Sends bytes as they are and reads the response until the server closes the connection.
+pub async fn send_raw(address: SocketAddr, bytes: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(address).await.expect("the server accepts");
+    stream.write_all(bytes).await.expect("the request is sent");
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).await.expect("the response is read");
+    Response::parse(&received)
+}
+
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn parse(bytes: &[u8]) -> Self {
+        let split = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(bytes)));
+        let head = std::str::from_utf8(&bytes[..split]).expect("an ASCII head");
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let headers = lines
+            .map(|line| {
+                let (name, value) = line.split_once(':').unwrap();
+                (name.to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        Self {
+            status,
+            headers,
+            body: bytes[split + 4..].to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The response as on the wire, for snapshots: the status line, the headers in the order
+    /// sent but for `date` (which changes) and `connection` (which answers this client's
+    /// `Connection: close`), a blank line, and the body.
+    pub fn wire(&self) -> String {
+        let mut out = format!("HTTP/1.1 {}\n", self.status);
+        for (name, value) in &self.headers {
+            if name != "date" && name != "connection" {
+                out.push_str(&format!("{name}: {value}\n"));
+            }
+        }
+        out.push('\n');
+        out.push_str(&String::from_utf8_lossy(&self.body));
+        out
+    }
+}
+
+/// The `presence` binary that cargo built for these tests.
+pub fn presence_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_presence"))
+}

@@ -1,0 +1,120 @@
+//! The real `presence` binary as operators run it: durability across SIGKILL, and a clean stop
+//! on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+/// A `presence serve` process and the address it announced.
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+fn start_server(database_url: &str) -> Server {
+    let mut child = Command::new(presence_binary())
+        .args(["--database", database_url, "serve", "--listen", "127.0.0.1:0", "--demo"])
+        .env("PRESENCE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server announces its address")
+            .expect("a log line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let address = rest.split('/').next().unwrap();
+            break address.parse().expect("a socket address");
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, address }
+}
+
+fn set_request(associate_id: i32, round: usize) -> Request {
+    let status = if round % 2 == 0 { "StatusNotAvailable" } else { "StatusNormal" };
+    Request::post(SET).basic(ADMIN).json(&format!(
+        r#"{{"AssociateId":{associate_id},"UserPresenceStatus":{{"Status":"{status}","Message":"round {round}"}}}}"#
+    ))
+}
+
+#[tokio::test]
+async fn acknowledged_sets_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let associates: Vec<i32> = (100..110).collect();
+    {
+        let (store, _) = presence::store::Store::open_and_migrate(&database_url).await.unwrap();
+        for &id in &associates {
+            add_user(&store, id, &format!("agent{id}"), "x", false).await;
+        }
+    }
+    let mut server = start_server(&database_url);
+    // One writer per associate, each sending its Sets one after another so that the last
+    // acknowledged one is well defined; the writers run concurrently.
+    let address = server.address;
+    let writers = associates.iter().map(|&id| {
+        tokio::spawn(async move {
+            let mut last = None;
+            for round in 0..20 {
+                let response = send_to(address, set_request(id, round)).await;
+                assert_eq!(response.status, 200);
+                last = Some(response.text().to_owned());
+            }
+            (id, last.unwrap())
+        })
+    });
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.push(writer.await.unwrap());
+    }
+    // SIGKILL, the instant after the last acknowledgement: no chance to flush anything.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let mut restarted = start_server(&database_url);
+    for (id, last) in acknowledged {
+        let response = send_to(
+            restarted.address,
+            Request::post(GET).basic(ADMIN).json(&format!(r#"{{"AssociateId":{id}}}"#)),
+        )
+        .await;
+        assert_eq!(response.text(), last, "associate {id}");
+    }
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_finishes_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let mut server = start_server(&database_url);
+    let response = send_to(
+        server.address,
+        Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":963}"#),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
