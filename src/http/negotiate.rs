@@ -114,10 +114,10 @@ impl<'a> MediaRange<'a> {
         let (kind, subtype) = parts.next()?.trim().split_once('/')?;
         let mut quality = 1000;
         for parameter in parts {
-            if let Some((name, value)) = parameter.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("q") {
-                    quality = parse_quality(value.trim())?;
-                }
+            if let Some((name, value)) = parameter.split_once('=')
+                && name.trim().eq_ignore_ascii_case("q")
+            {
+                quality = parse_quality(value.trim())?;
             }
         }
         Some(Self {

@@ -34,19 +34,32 @@ impl Cli {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 /// The one-line error of a failed command.
 fn error(output: &Output) -> String {
-    assert!(!output.status.success(), "succeeded: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let stderr = String::from_utf8(output.stderr.clone()).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     stderr
@@ -59,72 +72,176 @@ fn migrate_says_what_it_did() {
         stdout(&cli.run(&["migrate"])),
         "applied 0001_service_users\nschema is now at version 1\n"
     );
-    assert_eq!(stdout(&cli.run(&["migrate"])), "schema is up to date at version 1\n");
+    assert_eq!(
+        stdout(&cli.run(&["migrate"])),
+        "schema is up to date at version 1\n"
+    );
 }
 
 #[test]
 fn users_are_added_listed_changed_and_removed() {
     let cli = Cli::new();
     assert_eq!(
-        stdout(&cli.run_with_stdin(&["user", "add", "anna", "--associate-id", "7", "--password-stdin"], "s3cret\n")),
+        stdout(&cli.run_with_stdin(
+            &[
+                "user",
+                "add",
+                "anna",
+                "--associate-id",
+                "7",
+                "--password-stdin"
+            ],
+            "s3cret\n"
+        )),
         "added anna (associate 7)\n"
     );
     stdout(&cli.run_with_stdin(
-        &["user", "add", "boss", "--associate-id", "1", "--admin", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "boss",
+            "--associate-id",
+            "1",
+            "--admin",
+            "--password-stdin",
+        ],
         "boss-pw\n",
     ));
     let list = stdout(&cli.run(&["user", "list"]));
-    let rows: Vec<Vec<&str>> = list.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows[0], ["ASSOCIATE", "LOGIN", "ADMIN", "STATUS", "MESSAGE"]);
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["ASSOCIATE", "LOGIN", "ADMIN", "STATUS", "MESSAGE"]
+    );
     assert_eq!(rows[1], ["1", "boss", "yes", "StatusNormal"]);
     assert_eq!(rows[2], ["7", "anna", "no", "StatusNormal"]);
 
-    assert!(error(&cli.run_with_stdin(&["user", "add", "ANNA", "--associate-id", "8", "--password-stdin"], "x\n"))
-        .contains("the login 'ANNA' is already taken"));
-    assert!(error(&cli.run_with_stdin(&["user", "add", "carl", "--associate-id", "7", "--password-stdin"], "x\n"))
-        .contains("associate 7 already has a Service user"));
-    assert!(error(&cli.run_with_stdin(&["user", "add", "dora", "--associate-id", "9", "--password-stdin"], "\n"))
-        .contains("the password is empty"));
+    assert!(
+        error(&cli.run_with_stdin(
+            &[
+                "user",
+                "add",
+                "ANNA",
+                "--associate-id",
+                "8",
+                "--password-stdin"
+            ],
+            "x\n"
+        ))
+        .contains("the login 'ANNA' is already taken")
+    );
+    assert!(
+        error(&cli.run_with_stdin(
+            &[
+                "user",
+                "add",
+                "carl",
+                "--associate-id",
+                "7",
+                "--password-stdin"
+            ],
+            "x\n"
+        ))
+        .contains("associate 7 already has a Service user")
+    );
+    assert!(
+        error(&cli.run_with_stdin(
+            &[
+                "user",
+                "add",
+                "dora",
+                "--associate-id",
+                "9",
+                "--password-stdin"
+            ],
+            "\n"
+        ))
+        .contains("the password is empty")
+    );
 
     stdout(&cli.run_with_stdin(&["user", "passwd", "anna", "--password-stdin"], "n3w\n"));
-    assert!(error(&cli.run_with_stdin(&["user", "passwd", "nobody", "--password-stdin"], "x\n"))
-        .contains("no Service user has the login 'nobody'"));
-    assert_eq!(stdout(&cli.run(&["user", "remove", "anna"])), "removed anna\n");
-    assert!(error(&cli.run(&["user", "remove", "anna"])).contains("no Service user has the login 'anna'"));
+    assert!(
+        error(&cli.run_with_stdin(&["user", "passwd", "nobody", "--password-stdin"], "x\n"))
+            .contains("no Service user has the login 'nobody'")
+    );
+    assert_eq!(
+        stdout(&cli.run(&["user", "remove", "anna"])),
+        "removed anna\n"
+    );
+    assert!(
+        error(&cli.run(&["user", "remove", "anna"]))
+            .contains("no Service user has the login 'anna'")
+    );
 }
 
 #[test]
 fn status_is_read_and_set_as_the_wire_shows_it() {
     let cli = Cli::new();
-    stdout(&cli.run_with_stdin(&["user", "add", "anna", "--associate-id", "7", "--password-stdin"], "pw\n"));
+    stdout(&cli.run_with_stdin(
+        &[
+            "user",
+            "add",
+            "anna",
+            "--associate-id",
+            "7",
+            "--password-stdin",
+        ],
+        "pw\n",
+    ));
     assert_eq!(
         stdout(&cli.run(&["status", "get", "7"])),
         "{\"Status\":\"StatusNormal\",\"Message\":null}\n"
     );
     assert_eq!(
-        stdout(&cli.run(&["status", "set", "7", "statusnotavailable", "--message", "Back at 14:00"])),
+        stdout(&cli.run(&[
+            "status",
+            "set",
+            "7",
+            "statusnotavailable",
+            "--message",
+            "Back at 14:00"
+        ])),
         "{\"Status\":\"StatusNotAvailable\",\"Message\":\"Back at 14:00\"}\n"
     );
     assert_eq!(
         stdout(&cli.run(&["status", "get", "7"])),
         "{\"Status\":\"StatusNotAvailable\",\"Message\":\"Back at 14:00\"}\n"
     );
-    assert!(error(&cli.run(&["status", "set", "7", "Away"])).contains("'Away' is not a user status"));
+    assert!(
+        error(&cli.run(&["status", "set", "7", "Away"])).contains("'Away' is not a user status")
+    );
     assert!(error(&cli.run(&["status", "get", "8"])).contains("associate 8 is not a Service user"));
-    assert!(error(&cli.run(&["status", "set", "8", "StatusNormal"])).contains("associate 8 is not a Service user"));
+    assert!(
+        error(&cli.run(&["status", "set", "8", "StatusNormal"]))
+            .contains("associate 8 is not a Service user")
+    );
 }
 
 #[test]
 fn an_unreadable_database_is_a_one_line_error() {
     let cli = Cli::new();
     let path = cli.dir.path().join("notes.txt");
-    std::fs::write(&path, "plain text, long enough to fill a database header and then some more").unwrap();
+    std::fs::write(
+        &path,
+        "plain text, long enough to fill a database header and then some more",
+    )
+    .unwrap();
     let output = Command::new(presence_binary())
-        .args(["--database", &format!("sqlite://{}", path.display()), "migrate"])
+        .args([
+            "--database",
+            &format!("sqlite://{}", path.display()),
+            "migrate",
+        ])
         .output()
         .unwrap();
     let message = error(&output);
-    assert!(message.starts_with("error: cannot open the database"), "{message}");
+    assert!(
+        message.starts_with("error: cannot open the database"),
+        "{message}"
+    );
     let output = Command::new(presence_binary())
         .args(["--database", "mysql://db", "migrate"])
         .output()
@@ -136,12 +253,24 @@ fn an_unreadable_database_is_a_one_line_error() {
 async fn the_cli_and_a_running_server_share_the_database() {
     let app = spawn_app().await;
     let output = Command::new(presence_binary())
-        .args(["--database", &app.database_url, "status", "set", "2", "StatusNotAvailable", "--message", "cli"])
+        .args([
+            "--database",
+            &app.database_url,
+            "status",
+            "set",
+            "2",
+            "StatusNotAvailable",
+            "--message",
+            "cli",
+        ])
         .output()
         .unwrap();
     stdout(&output);
     let response = app
         .send(Request::post(GET).basic(USER).json(r#"{"AssociateId":2}"#))
         .await;
-    assert_eq!(response.text(), r#"{"Status":"StatusNotAvailable","Message":"cli"}"#);
+    assert_eq!(
+        response.text(),
+        r#"{"Status":"StatusNotAvailable","Message":"cli"}"#
+    );
 }

@@ -5,7 +5,8 @@ use presence::config::HttpSettings;
 
 use crate::helpers::*;
 
-const SAMPLE_SET: &str = r#"{"AssociateId":963,"UserPresenceStatus":{"Status":"StatusNormal","Message":null}}"#;
+const SAMPLE_SET: &str =
+    r#"{"AssociateId":963,"UserPresenceStatus":{"Status":"StatusNormal","Message":null}}"#;
 
 #[tokio::test]
 async fn bad_bodies_are_400_naming_the_member() {
@@ -19,34 +20,64 @@ async fn bad_bodies_are_400_naming_the_member() {
         (GET, "{\"AssociateId\":".into(), "not valid JSON"),
         (GET, "[1,2]".into(), "JSON object"),
         (GET, "{}".into(), "AssociateId is required"),
-        (GET, r#"{"AssociateId":"x963"}"#.into(), "AssociateId must be a 32-bit integer"),
-        (GET, r#"{"AssociateId":4294967296}"#.into(), "AssociateId must be a 32-bit integer"),
-        (SET, r#"{"AssociateId":963}"#.into(), "UserPresenceStatus is required"),
-        (SET, r#"{"AssociateId":963,"UserPresenceStatus":null}"#.into(), "UserPresenceStatus is required"),
+        (
+            GET,
+            r#"{"AssociateId":"x963"}"#.into(),
+            "AssociateId must be a 32-bit integer",
+        ),
+        (
+            GET,
+            r#"{"AssociateId":4294967296}"#.into(),
+            "AssociateId must be a 32-bit integer",
+        ),
+        (
+            SET,
+            r#"{"AssociateId":963}"#.into(),
+            "UserPresenceStatus is required",
+        ),
+        (
+            SET,
+            r#"{"AssociateId":963,"UserPresenceStatus":null}"#.into(),
+            "UserPresenceStatus is required",
+        ),
         (
             SET,
             r#"{"AssociateId":963,"UserPresenceStatus":{"Status":"StatusAway"}}"#.into(),
             "UserPresenceStatus.Status must be one of",
         ),
-        (SET, long_message, "UserPresenceStatus.Message has 256 characters"),
+        (
+            SET,
+            long_message,
+            "UserPresenceStatus.Message has 256 characters",
+        ),
     ];
     for (path, body, detail) in cases {
         let response = app.send(Request::post(path).basic(ADMIN).json(&body)).await;
         assert_eq!(response.status, 400, "{body}");
-        assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"));
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
         let error = response.json();
         assert_eq!(error["Message"], "The request is invalid.");
         let got = error["MessageDetail"].as_str().unwrap();
         assert!(got.contains(detail), "{got:?} should contain {detail:?}");
     }
-    assert_eq!(app.presence(SAMPLE_ID).await.unwrap().message.as_deref(), Some("ut"));
+    assert_eq!(
+        app.presence(SAMPLE_ID).await.unwrap().message.as_deref(),
+        Some("ut")
+    );
 }
 
 #[tokio::test]
 async fn error_bytes_in_json_and_xml() {
     let app = spawn_app().await;
     let json = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":"abc"}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":"abc"}"#),
+        )
         .await;
     insta::assert_snapshot!(json.wire(), @r#"
     HTTP/1.1 400
@@ -71,7 +102,11 @@ async fn error_bytes_in_json_and_xml() {
     <Error><Message>The request is invalid.</Message><MessageDetail>AssociateId must be a 32-bit integer; "abc" is not</MessageDetail></Error>
     "#);
     let unauthorized = app
-        .send(Request::post(GET).header("Accept", "text/xml").json(r#"{"AssociateId":963}"#))
+        .send(
+            Request::post(GET)
+                .header("Accept", "text/xml")
+                .json(r#"{"AssociateId":963}"#),
+        )
         .await;
     insta::assert_snapshot!(unauthorized.wire(), @r#"
     HTTP/1.1 401
@@ -81,7 +116,9 @@ async fn error_bytes_in_json_and_xml() {
 
     <Error><Error>true</Error><ErrorType>SoAccessDeniedException</ErrorType><ErrorMessage>Authentication is required: no valid credentials were given</ErrorMessage><ErrorSource>/api/v1/Agents/User/GetUserPresenceStatus</ErrorSource></Error>
     "#);
-    let forbidden = app.send(Request::post(SET).basic(USER).json(SAMPLE_SET)).await;
+    let forbidden = app
+        .send(Request::post(SET).basic(USER).json(SAMPLE_SET))
+        .await;
     insta::assert_snapshot!(forbidden.wire(), @r#"
     HTTP/1.1 403
     content-type: application/json; charset=utf-8
@@ -104,14 +141,46 @@ async fn missing_or_bad_credentials_are_401_with_a_challenge() {
     let body = r#"{"AssociateId":963}"#;
     let cases = [
         ("none", Request::post(GET).json(body)),
-        ("wrong password", Request::post(GET).basic((ADMIN.0, "wrong")).json(body)),
-        ("unknown login", Request::post(GET).basic(("nobody", "x")).json(body)),
-        ("no password", Request::post(GET).basic(("associate963", "")).json(body)),
-        ("deleted user", Request::post(GET).basic(("gone", "gone-secret")).json(body)),
-        ("not base64", Request::post(GET).header("Authorization", "Basic !!!").json(body)),
-        ("no colon", Request::post(GET).header("Authorization", "Basic dGplMA==").json(body)),
-        ("no credentials", Request::post(GET).header("Authorization", "Basic").json(body)),
-        ("unknown scheme", Request::post(GET).header("Authorization", "Digest x").json(body)),
+        (
+            "wrong password",
+            Request::post(GET).basic((ADMIN.0, "wrong")).json(body),
+        ),
+        (
+            "unknown login",
+            Request::post(GET).basic(("nobody", "x")).json(body),
+        ),
+        (
+            "no password",
+            Request::post(GET).basic(("associate963", "")).json(body),
+        ),
+        (
+            "deleted user",
+            Request::post(GET).basic(("gone", "gone-secret")).json(body),
+        ),
+        (
+            "not base64",
+            Request::post(GET)
+                .header("Authorization", "Basic !!!")
+                .json(body),
+        ),
+        (
+            "no colon",
+            Request::post(GET)
+                .header("Authorization", "Basic dGplMA==")
+                .json(body),
+        ),
+        (
+            "no credentials",
+            Request::post(GET)
+                .header("Authorization", "Basic")
+                .json(body),
+        ),
+        (
+            "unknown scheme",
+            Request::post(GET)
+                .header("Authorization", "Digest x")
+                .json(body),
+        ),
     ];
     for (case, request) in cases {
         let response = app.send(request).await;
@@ -139,7 +208,9 @@ async fn missing_or_bad_credentials_are_401_with_a_challenge() {
 #[tokio::test]
 async fn authentication_comes_before_the_body() {
     let app = spawn_app().await;
-    let response = app.send(Request::post(GET).body("text/plain", "junk")).await;
+    let response = app
+        .send(Request::post(GET).body("text/plain", "junk"))
+        .await;
     assert_eq!(response.status, 401);
 }
 
@@ -153,17 +224,23 @@ async fn unsupported_content_types_and_charsets_are_415() {
         "text/xml; charset=iso-8859-1",
     ] {
         let response = app
-            .send(Request::post(GET).basic(ADMIN).body(content_type, r#"{"AssociateId":963}"#))
+            .send(
+                Request::post(GET)
+                    .basic(ADMIN)
+                    .body(content_type, r#"{"AssociateId":963}"#),
+            )
             .await;
         assert_eq!(response.status, 415, "{content_type}");
-        assert_eq!(response.json()["ErrorType"], "UnsupportedMediaTypeException");
+        assert_eq!(
+            response.json()["ErrorType"],
+            "UnsupportedMediaTypeException"
+        );
     }
     let declared = app
-        .send(
-            Request::post(GET)
-                .basic(ADMIN)
-                .body("text/xml", r#"<?xml version="1.0" encoding="utf-16"?><r><AssociateId>963</AssociateId></r>"#),
-        )
+        .send(Request::post(GET).basic(ADMIN).body(
+            "text/xml",
+            r#"<?xml version="1.0" encoding="utf-16"?><r><AssociateId>963</AssociateId></r>"#,
+        ))
         .await;
     assert_eq!(declared.status, 415);
 }
@@ -179,7 +256,10 @@ async fn bodies_over_the_limit_are_413() {
     let large = format!(r#"{{"AssociateId":963}}{padding}"#);
     let response = app.send(Request::post(GET).basic(ADMIN).json(&large)).await;
     assert_eq!(response.status, 413);
-    assert_eq!(response.json()["ErrorType"], "RequestEntityTooLargeException");
+    assert_eq!(
+        response.json()["ErrorType"],
+        "RequestEntityTooLargeException"
+    );
 
     // Without a Content-Length the limit holds while reading.
     let chunk = format!("{:x}\r\n{large}\r\n0\r\n\r\n", large.len());
@@ -190,7 +270,11 @@ async fn bodies_over_the_limit_are_413() {
     assert_eq!(response.status, 413);
 
     let small = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":963}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":963}"#),
+        )
         .await;
     assert_eq!(small.status, 200);
 }
@@ -199,7 +283,11 @@ async fn bodies_over_the_limit_are_413() {
 async fn unknown_addresses_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     let missing = app
-        .send(Request::post("/api/v1/Agents/User/GetNothing").basic(ADMIN).json("{}"))
+        .send(
+            Request::post("/api/v1/Agents/User/GetNothing")
+                .basic(ADMIN)
+                .json("{}"),
+        )
         .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["Error"], true);
@@ -221,14 +309,31 @@ async fn xml_entity_expansion_is_refused_and_the_server_stays_healthy() {
         r#"<?xml version="1.0"?><!DOCTYPE r [{entities}]><r><AssociateId>&lol9;</AssociateId></r>"#
     );
     let started = std::time::Instant::now();
-    let response = app.send(Request::post(GET).basic(ADMIN).body("application/xml", bomb)).await;
+    let response = app
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .body("application/xml", bomb),
+        )
+        .await;
     assert_eq!(response.status, 400);
-    assert!(response.json()["MessageDetail"].as_str().unwrap().contains("DTD"));
+    assert!(
+        response.json()["MessageDetail"]
+            .as_str()
+            .unwrap()
+            .contains("DTD")
+    );
     let external = r#"<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><AssociateId>&x;</AssociateId></r>"#;
-    let response = app.send(Request::post(GET).basic(ADMIN).body("text/xml", external)).await;
+    let response = app
+        .send(Request::post(GET).basic(ADMIN).body("text/xml", external))
+        .await;
     assert_eq!(response.status, 400);
     let healthy = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":963}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":963}"#),
+        )
         .await;
     assert_eq!(healthy.status, 200);
     // Not a timing assertion on the server's speed: a bound on what would be a hang.
@@ -251,9 +356,17 @@ async fn arbitrary_bodies_get_400_or_415_and_never_break_the_server() {
         b"null",
     ];
     for body in bodies {
-        for content_type in ["application/json", "text/xml", "application/x-www-form-urlencoded"] {
+        for content_type in [
+            "application/json",
+            "text/xml",
+            "application/x-www-form-urlencoded",
+        ] {
             let response = app
-                .send(Request::post(SET).basic(ADMIN).body(content_type, body.to_vec()))
+                .send(
+                    Request::post(SET)
+                        .basic(ADMIN)
+                        .body(content_type, body.to_vec()),
+                )
                 .await;
             assert!(
                 [400, 415].contains(&response.status),
@@ -262,5 +375,8 @@ async fn arbitrary_bodies_get_400_or_415_and_never_break_the_server() {
             );
         }
     }
-    assert_eq!(app.presence(SAMPLE_ID).await.unwrap().message.as_deref(), Some("ut"));
+    assert_eq!(
+        app.presence(SAMPLE_ID).await.unwrap().message.as_deref(),
+        Some("ut")
+    );
 }

@@ -23,9 +23,15 @@ async fn every_consumed_content_type_is_read() {
             .send(Request::post(GET).basic(ADMIN).body(content_type, body))
             .await;
         assert_eq!(response.status, 200, "{content_type}: {}", response.text());
-        assert_eq!(response.text(), r#"{"Status":"StatusDeleted","Message":"ut"}"#, "{content_type}");
+        assert_eq!(
+            response.text(),
+            r#"{"Status":"StatusDeleted","Message":"ut"}"#,
+            "{content_type}"
+        );
     }
-    let no_content_type = app.send(Request::post(GET).basic(ADMIN).raw_body(json)).await;
+    let no_content_type = app
+        .send(Request::post(GET).basic(ADMIN).raw_body(json))
+        .await;
     assert_eq!(no_content_type.status, 200);
 }
 
@@ -63,7 +69,10 @@ async fn set_reads_every_format() {
             response.text(),
             format!(r#"{{"Status":"StatusNotAvailable","Message":"{message}"}}"#)
         );
-        assert_eq!(app.presence(963).await.unwrap().message.as_deref(), Some(message));
+        assert_eq!(
+            app.presence(963).await.unwrap().message.as_deref(),
+            Some(message)
+        );
     }
 }
 
@@ -75,14 +84,26 @@ async fn every_produced_type_is_written() {
     let cases = [
         ("application/json", "application/json", json),
         ("text/json", "text/json", json),
-        ("application/json-patch+json", "application/json-patch+json", json),
-        ("application/merge-patch+json", "application/merge-patch+json", json),
+        (
+            "application/json-patch+json",
+            "application/json-patch+json",
+            json,
+        ),
+        (
+            "application/merge-patch+json",
+            "application/merge-patch+json",
+            json,
+        ),
         ("application/xml", "application/xml", xml),
         ("text/xml", "text/xml", xml),
         ("*/*", "application/json", json),
         ("text/html", "application/json", json),
         ("application/json;q=0.5, text/xml", "text/xml", xml),
-        ("text/xml;q=0.2, application/xml;q=0.8", "application/xml", xml),
+        (
+            "text/xml;q=0.2, application/xml;q=0.8",
+            "application/xml",
+            xml,
+        ),
         ("text/*", "text/json", json),
     ];
     for (accept, content_type, body) in cases {
@@ -145,15 +166,31 @@ async fn select_nulls_the_members_not_selected() {
     let cases = [
         ("", r#"{"Status":"StatusDeleted","Message":"ut"}"#),
         ("?$select=", r#"{"Status":"StatusDeleted","Message":"ut"}"#),
-        ("?$select=Status", r#"{"Status":"StatusDeleted","Message":null}"#),
+        (
+            "?$select=Status",
+            r#"{"Status":"StatusDeleted","Message":null}"#,
+        ),
         ("?$select=message", r#"{"Status":null,"Message":"ut"}"#),
-        ("?%24select=%20STATUS%20,%20message", r#"{"Status":"StatusDeleted","Message":"ut"}"#),
-        ("?$select=status/x", r#"{"Status":"StatusDeleted","Message":null}"#),
-        ("?$select=name,department,category/id", r#"{"Status":null,"Message":null}"#),
+        (
+            "?%24select=%20STATUS%20,%20message",
+            r#"{"Status":"StatusDeleted","Message":"ut"}"#,
+        ),
+        (
+            "?$select=status/x",
+            r#"{"Status":"StatusDeleted","Message":null}"#,
+        ),
+        (
+            "?$select=name,department,category/id",
+            r#"{"Status":null,"Message":null}"#,
+        ),
     ];
     for (query, body) in cases {
         let response = app
-            .send(Request::post(&format!("{GET}{query}")).basic(ADMIN).json(r#"{"AssociateId":963}"#))
+            .send(
+                Request::post(&format!("{GET}{query}"))
+                    .basic(ADMIN)
+                    .json(r#"{"AssociateId":963}"#),
+            )
             .await;
         assert_eq!(response.text(), body, "{query}");
     }
@@ -178,7 +215,10 @@ async fn select_nulls_the_members_not_selected() {
         )
         .await;
     assert_eq!(set.text(), r#"{"Status":"StatusNormal","Message":null}"#);
-    assert_eq!(app.presence(963).await.unwrap().message.as_deref(), Some("kept"));
+    assert_eq!(
+        app.presence(963).await.unwrap().message.as_deref(),
+        Some("kept")
+    );
 }
 
 #[tokio::test]

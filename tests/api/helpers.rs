@@ -44,7 +44,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(settings: HttpSettings) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
-    let (store, _) = Store::open_and_migrate(&database_url).await.expect("a fresh database");
+    let (store, _) = Store::open_and_migrate(&database_url)
+        .await
+        .expect("a fresh database");
     demo::seed(&store).await.expect("the demo users");
     add_user(&store, USER_ID, USER.0, USER.1, false).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
@@ -64,7 +66,13 @@ pub async fn spawn_app_with(settings: HttpSettings) -> TestApp {
     }
 }
 
-pub async fn add_user(store: &Store, associate_id: i32, login: &str, password: &str, is_admin: bool) {
+pub async fn add_user(
+    store: &Store,
+    associate_id: i32,
+    login: &str,
+    password: &str,
+    is_admin: bool,
+) {
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || password::hash(&password))
         .await
@@ -91,7 +99,10 @@ impl TestApp {
     }
 
     pub async fn presence(&self, associate_id: i32) -> Option<UserPresenceStatus> {
-        self.store.presence(AssociateId::new(associate_id)).await.unwrap()
+        self.store
+            .presence(AssociateId::new(associate_id))
+            .await
+            .unwrap()
     }
 
     /// Stops the server the way SIGTERM does and waits for it.
@@ -163,7 +174,10 @@ impl Request {
     }
 
     fn to_bytes(&self, address: SocketAddr) -> Vec<u8> {
-        let mut head = format!("{} {} HTTP/1.1\r\nHost: {address}\r\n", self.method, self.path);
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {address}\r\n",
+            self.method, self.path
+        );
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -183,10 +197,15 @@ pub async fn send_to(address: SocketAddr, request: Request) -> Response {
 
 /// Sends bytes as they are and reads the response until the server closes the connection.
 pub async fn send_raw(address: SocketAddr, bytes: &[u8]) -> Response {
-    let mut stream = TcpStream::connect(address).await.expect("the server accepts");
+    let mut stream = TcpStream::connect(address)
+        .await
+        .expect("the server accepts");
     stream.write_all(bytes).await.expect("the request is sent");
     let mut received = Vec::new();
-    stream.read_to_end(&mut received).await.expect("the response is read");
+    stream
+        .read_to_end(&mut received)
+        .await
+        .expect("the response is read");
     Response::parse(&received)
 }
 
@@ -205,7 +224,14 @@ impl Response {
             .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(bytes)));
         let head = std::str::from_utf8(&bytes[..split]).expect("an ASCII head");
         let mut lines = head.split("\r\n");
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers = lines
             .map(|line| {
                 let (name, value) = line.split_once(':').unwrap();

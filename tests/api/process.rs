@@ -16,7 +16,14 @@ struct Server {
 
 fn start_server(database_url: &str) -> Server {
     let mut child = Command::new(presence_binary())
-        .args(["--database", database_url, "serve", "--listen", "127.0.0.1:0", "--demo"])
+        .args([
+            "--database",
+            database_url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+        ])
         .env("PRESENCE_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -41,7 +48,11 @@ fn start_server(database_url: &str) -> Server {
 }
 
 fn set_request(associate_id: i32, round: usize) -> Request {
-    let status = if round % 2 == 0 { "StatusNotAvailable" } else { "StatusNormal" };
+    let status = if round.is_multiple_of(2) {
+        "StatusNotAvailable"
+    } else {
+        "StatusNormal"
+    };
     Request::post(SET).basic(ADMIN).json(&format!(
         r#"{{"AssociateId":{associate_id},"UserPresenceStatus":{{"Status":"{status}","Message":"round {round}"}}}}"#
     ))
@@ -53,7 +64,9 @@ async fn acknowledged_sets_survive_sigkill() {
     let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
     let associates: Vec<i32> = (100..110).collect();
     {
-        let (store, _) = presence::store::Store::open_and_migrate(&database_url).await.unwrap();
+        let (store, _) = presence::store::Store::open_and_migrate(&database_url)
+            .await
+            .unwrap();
         for &id in &associates {
             add_user(&store, id, &format!("agent{id}"), "x", false).await;
         }
@@ -85,7 +98,9 @@ async fn acknowledged_sets_survive_sigkill() {
     for (id, last) in acknowledged {
         let response = send_to(
             restarted.address,
-            Request::post(GET).basic(ADMIN).json(&format!(r#"{{"AssociateId":{id}}}"#)),
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(&format!(r#"{{"AssociateId":{id}}}"#)),
         )
         .await;
         assert_eq!(response.text(), last, "associate {id}");
@@ -101,7 +116,9 @@ async fn sigterm_finishes_and_exits_zero() {
     let mut server = start_server(&database_url);
     let response = send_to(
         server.address,
-        Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":963}"#),
+        Request::post(GET)
+            .basic(ADMIN)
+            .json(r#"{"AssociateId":963}"#),
     )
     .await;
     assert_eq!(response.status, 200);
@@ -114,7 +131,42 @@ async fn sigterm_finishes_and_exits_zero() {
             assert!(status.success(), "{status}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the server did not stop");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not stop"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_request_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let body = r#"{"AssociateId":963}"#;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // Half the request is on the wire when the shutdown begins...
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server stopped with a request in flight"
+    );
+    // ...and the rest after: the request is still answered, then the server stops.
+    stream.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(r#"{"Status":"StatusDeleted","Message":"ut"}"#));
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the server stops once the request is answered")
+        .unwrap();
 }

@@ -33,10 +33,17 @@ async fn the_reference_page_sample_gets_the_sample_response() {
 async fn the_official_typescript_client_forms_work() {
     let app = spawn_app().await;
     let response = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"associateId":963}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"associateId":963}"#),
+        )
         .await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.text(), r#"{"Status":"StatusDeleted","Message":"ut"}"#);
+    assert_eq!(
+        response.text(),
+        r#"{"Status":"StatusDeleted","Message":"ut"}"#
+    );
 
     let response = app
         .send(Request::post(SET).basic(ADMIN).json(
@@ -44,7 +51,10 @@ async fn the_official_typescript_client_forms_work() {
         ))
         .await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.text(), r#"{"Status":"StatusNotAvailable","Message":"x"}"#);
+    assert_eq!(
+        response.text(),
+        r#"{"Status":"StatusNotAvailable","Message":"x"}"#
+    );
 }
 
 #[tokio::test]
@@ -57,9 +67,16 @@ async fn set_then_get_returns_the_new_value() {
         .await;
     assert_eq!(set.status, 200);
     let get = app
-        .send(Request::post(GET).basic(ADMIN).json(&format!(r#"{{"AssociateId":{USER_ID}}}"#)))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(&format!(r#"{{"AssociateId":{USER_ID}}}"#)),
+        )
         .await;
-    assert_eq!(get.text(), r#"{"Status":"StatusNotAvailable","Message":"Back at 14:00"}"#);
+    assert_eq!(
+        get.text(),
+        r#"{"Status":"StatusNotAvailable","Message":"Back at 14:00"}"#
+    );
     assert_eq!(get.text(), set.text());
 }
 
@@ -67,7 +84,11 @@ async fn set_then_get_returns_the_new_value() {
 async fn an_associate_with_nothing_to_return_is_null() {
     let app = spawn_app().await;
     let json = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":424242}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":424242}"#),
+        )
         .await;
     insta::assert_snapshot!(json.wire(), @r#"
     HTTP/1.1 200
@@ -102,7 +123,11 @@ async fn paths_match_in_any_case_and_with_a_trailing_slash() {
         "/Api/V1/Agents/User/GetUserPresenceStatus?$select=Status",
     ] {
         let response = app
-            .send(Request::post(path).basic(ADMIN).json(r#"{"AssociateId":963}"#))
+            .send(
+                Request::post(path)
+                    .basic(ADMIN)
+                    .json(r#"{"AssociateId":963}"#),
+            )
             .await;
         assert_eq!(response.status, 200, "{path}");
     }
@@ -124,7 +149,11 @@ async fn a_base_path_prefixes_every_address() {
         .await;
     assert_eq!(with_base.status, 200);
     let without = app
-        .send(Request::post(GET).basic(ADMIN).json(r#"{"AssociateId":963}"#))
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":963}"#),
+        )
         .await;
     assert_eq!(without.status, 404);
 }
@@ -132,11 +161,21 @@ async fn a_base_path_prefixes_every_address() {
 #[tokio::test]
 async fn get_describes_the_call_and_invokes_nothing() {
     let app = spawn_app().await;
-    for (path, wanted) in [(GET, "GetUserPresenceStatus"), (SET, "SetUserPresenceStatus")] {
+    for (path, wanted) in [
+        (GET, "GetUserPresenceStatus"),
+        (SET, "SetUserPresenceStatus"),
+    ] {
         let response = app.send(Request::new("GET", path)).await;
         assert_eq!(response.status, 200);
-        assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
-        assert!(response.text().starts_with(&format!("POST /api/v1/Agents/User/{wanted}")));
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert!(
+            response
+                .text()
+                .starts_with(&format!("POST /api/v1/Agents/User/{wanted}"))
+        );
     }
     // The sample associate is untouched.
     assert_eq!(
@@ -157,7 +196,11 @@ async fn requests_are_answered_on_one_keep_alive_connection() {
             "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        stream.get_mut().write_all(request.as_bytes()).await.unwrap();
+        stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .unwrap();
         let mut length = 0;
         loop {
             let mut line = String::new();

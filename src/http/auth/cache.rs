@@ -75,10 +75,11 @@ impl CredentialCache {
 
     pub fn insert(&self, key: CacheKey, associate_id: AssociateId, password_hash: &str) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            if let Some(victim) = entries.keys().next().copied() {
-                entries.remove(&victim);
-            }
+        if entries.len() >= CAPACITY
+            && !entries.contains_key(&key)
+            && let Some(victim) = entries.keys().next().copied()
+        {
+            entries.remove(&victim);
         }
         entries.insert(
             key,

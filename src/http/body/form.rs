@@ -37,10 +37,10 @@ fn split_member(name: &str) -> (&str, Option<&str>) {
     if let Some((outer, inner)) = name.split_once('.') {
         return (outer, Some(inner));
     }
-    if let Some((outer, rest)) = name.split_once('[') {
-        if let Some(inner) = rest.strip_suffix(']') {
-            return (outer, Some(inner));
-        }
+    if let Some((outer, rest)) = name.split_once('[')
+        && let Some(inner) = rest.strip_suffix(']')
+    {
+        return (outer, Some(inner));
     }
     (name, None)
 }
