@@ -13,6 +13,8 @@ pub mod demo;
 pub mod domain;
 /// Wire concerns: bodies, negotiation, errors, authentication, operations.
 pub mod http;
+/// Language, culture and time-zone headers.
+pub mod language;
 /// Argon2id password hashing.
 pub mod password;
 /// Storage behind one facade.
