@@ -13,8 +13,9 @@ use tower::ServiceExt as _;
 
 use crate::config::HttpSettings;
 use crate::http::agents::user;
-use crate::http::auth::{self, BasicAuthenticator};
+use crate::http::auth::Authenticator;
 use crate::http::error::ApiError;
+use crate::http::login;
 use crate::http::respond::{self, ClientUri};
 use crate::store::Store;
 
@@ -27,19 +28,16 @@ pub struct AppState {
 struct Inner {
     store: Store,
     settings: HttpSettings,
-    basic: BasicAuthenticator,
-    /// The `WWW-Authenticate` headers of every 401, made once.
-    challenges: Vec<HeaderValue>,
+    auth: Authenticator,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: HttpSettings) -> Self {
+    pub fn new(store: Store, settings: HttpSettings, auth: Authenticator) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 settings,
-                basic: BasicAuthenticator::new(),
-                challenges: auth::challenges(),
+                auth,
             }),
         }
     }
@@ -52,12 +50,13 @@ impl AppState {
         &self.inner.settings
     }
 
-    pub fn basic(&self) -> &BasicAuthenticator {
-        &self.inner.basic
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
     }
 
+    /// The `WWW-Authenticate` headers of every 401.
     pub fn challenges(&self) -> &[HeaderValue] {
-        &self.inner.challenges
+        self.inner.auth.challenges()
     }
 }
 
@@ -76,6 +75,16 @@ pub fn router(state: AppState) -> Router {
             get(user::describe_set_user_presence_status)
                 .post(user::set_user_presence_status)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            login::LOGIN,
+            get(login::sign_in_page)
+                .post(login::sign_in)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            login::LOGOUT,
+            axum::routing::post(login::sign_out).fallback(method_not_allowed),
         );
     let base_path = &state.settings().base_path;
     let routes = if base_path.is_empty() {

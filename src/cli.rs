@@ -7,14 +7,20 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
-use crate::config::{self, HttpSettings};
+use crate::clock::Clock;
+use crate::config::{
+    self, AuthSettings, HttpSettings, Installation, JwksSource, JwtSettings, Secret,
+};
 use crate::demo;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::http::auth::{Authenticator, JwtSetupError};
 use crate::http::encode;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::select::Select;
 use crate::password::{self, PasswordError};
-use crate::store::{self, NewServiceUser, Store, StoreError};
+use crate::secret::{self, SecretHash};
+use crate::store::{self, Application, NewServiceUser, Store, StoreError, TokenKind};
+use crate::tickets;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +49,15 @@ pub enum Command {
     /// Read or set a presence status.
     #[command(subcommand)]
     Status(StatusCommand),
+    /// Issue or revoke SOTicket tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Issue Bearer access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Register applications and their SO-AppToken.
+    #[command(subcommand)]
+    App(AppCommand),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +74,75 @@ pub struct ServeArgs {
     /// The largest request body read, in bytes.
     #[arg(long, env = "PRESENCE_BODY_LIMIT", default_value_t = HttpSettings::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// How callers authenticate.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// onsite: passwords accepted, application tokens optional. online: no passwords; tickets
+    /// and tokens need a registered application's SO-AppToken.
+    #[arg(long, env = "PRESENCE_INSTALLATION", value_enum, default_value_t = Installation::Onsite)]
+    pub installation: Installation,
+    /// Accept Basic (login and password); SuperOffice's AuthorizeWithUsername.
+    #[arg(long, env = "PRESENCE_AUTH_BASIC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_basic: bool,
+    /// Accept SOTicket tickets and browser sessions; SuperOffice's AuthorizeWithTicket.
+    #[arg(long, env = "PRESENCE_AUTH_TICKET", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_ticket: bool,
+    /// Accept Bearer access tokens and identity-provider JWTs.
+    #[arg(long, env = "PRESENCE_AUTH_BEARER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_bearer: bool,
+    /// Mark session cookies Secure (set it when clients come over HTTPS).
+    #[arg(long, env = "PRESENCE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// The identity provider's issuer (iss); enables JWT Bearer tokens.
+    #[arg(long, env = "PRESENCE_JWT_ISSUER", requires = "jwt_audience")]
+    pub jwt_issuer: Option<String>,
+    /// The audience (aud) tokens must be for.
+    #[arg(long, env = "PRESENCE_JWT_AUDIENCE", requires = "jwt_issuer")]
+    pub jwt_audience: Option<String>,
+    /// A JWKS file with the provider's RS256/ES256 public keys.
+    #[arg(long, env = "PRESENCE_JWKS_FILE", conflicts_with = "jwks_url")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// The provider's JWKS URL (http or https).
+    #[arg(long, env = "PRESENCE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// The shared secret of HS256 tokens (prefer the environment variable to the flag).
+    #[arg(long, env = "PRESENCE_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+    /// The claim that names the associate.
+    #[arg(long, env = "PRESENCE_JWT_ASSOCIATE_CLAIM", default_value = JwtSettings::DEFAULT_ASSOCIATE_CLAIM)]
+    pub jwt_associate_claim: String,
+}
+
+impl AuthArgs {
+    pub fn settings(self) -> AuthSettings {
+        let keys = match (self.jwks_file, self.jwks_url) {
+            (Some(path), _) => Some(JwksSource::File(path)),
+            (None, Some(url)) => Some(JwksSource::Url(url)),
+            (None, None) => None,
+        };
+        let jwt = match (self.jwt_issuer, self.jwt_audience) {
+            (Some(issuer), Some(audience)) => Some(JwtSettings {
+                issuer,
+                audience,
+                associate_claim: self.jwt_associate_claim,
+                keys,
+                hs256_secret: self.jwt_hs256_secret.map(Secret),
+            }),
+            _ => None,
+        };
+        AuthSettings {
+            installation: self.installation,
+            basic: self.auth_basic,
+            ticket: self.auth_ticket,
+            bearer: self.auth_bearer,
+            jwt,
+            secure_cookies: self.secure_cookies,
+        }
+    }
 }
 
 fn parse_base_path(value: &str) -> Result<String, String> {
@@ -105,6 +189,47 @@ pub enum StatusCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Print a new ticket for a user (valid six hours after its last use).
+    Issue { login: String },
+    /// End all of a user's tickets, or one with --ticket.
+    Revoke {
+        login: String,
+        #[arg(long)]
+        ticket: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new Bearer access token for a user.
+    Issue {
+        login: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = tickets::ACCESS_TOKEN_LIFETIME.as_secs())]
+        ttl: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application and print its SO-AppToken.
+    Add {
+        name: String,
+        /// A partner application: online, closed to the User agent unless granted it.
+        #[arg(long)]
+        partner: bool,
+        /// Grant the User agent to a partner application.
+        #[arg(long)]
+        grant_user_agent: bool,
+    },
+    /// List the registered applications.
+    List,
+    /// Remove an application; its token stops working.
+    Remove { name: String },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -119,6 +244,12 @@ pub enum CliError {
     BadAssociateId(i32),
     #[error("associate {0} is not a Service user")]
     NotAServiceUser(AssociateId),
+    #[error("no Service user has the login '{0}'")]
+    UnknownLogin(String),
+    #[error("'{login}' holds no such ticket")]
+    UnknownTicket { login: String },
+    #[error(transparent)]
+    Jwt(#[from] JwtSetupError),
     #[error("{context}: {source}")]
     Io {
         context: &'static str,
@@ -139,6 +270,9 @@ impl Cli {
             }
             Command::User(command) => user(&store, command).await?,
             Command::Status(command) => status(&store, command).await?,
+            Command::Ticket(command) => ticket(&store, command).await?,
+            Command::Token(command) => token(&store, command).await?,
+            Command::App(command) => app(&store, command).await?,
         }
         Ok(())
     }
@@ -165,11 +299,12 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
         base_path: args.base_path,
         body_limit: args.body_limit,
     };
+    let auth = Authenticator::new(args.auth.settings(), Clock::System).await?;
     tracing::info!(
         "listening on http://{address}{}/api/v1/Agents/User/GetUserPresenceStatus",
         settings.base_path
     );
-    let state = AppState::new(store, settings);
+    let state = AppState::new(store, settings, auth);
     app::serve(listener, state, shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
@@ -288,6 +423,100 @@ async fn status(store: &Store, command: StatusCommand) -> Result<(), CliError> {
     let view = Select::ALL.apply(&presence);
     let json = encode::presence(ResponseFormat::ApplicationJson, Some(&view));
     println!("{}", String::from_utf8_lossy(&json));
+    Ok(())
+}
+
+async fn associate_of(store: &Store, login: &str) -> Result<AssociateId, CliError> {
+    store
+        .credentials(login)
+        .await?
+        .map(|user| user.associate_id)
+        .ok_or_else(|| CliError::UnknownLogin(login.to_owned()))
+}
+
+async fn ticket(store: &Store, command: TicketCommand) -> Result<(), CliError> {
+    match command {
+        TicketCommand::Issue { login } => {
+            let associate_id = associate_of(store, &login).await?;
+            println!(
+                "{}",
+                tickets::issue_ticket(store, &Clock::System, associate_id).await?
+            );
+        }
+        TicketCommand::Revoke {
+            login,
+            ticket: None,
+        } => {
+            let associate_id = associate_of(store, &login).await?;
+            let ended = store.revoke_tokens(TokenKind::Ticket, associate_id).await?;
+            println!("revoked {ended} ticket(s) of {login}");
+        }
+        TicketCommand::Revoke {
+            login,
+            ticket: Some(ticket),
+        } => {
+            let associate_id = associate_of(store, &login).await?;
+            if !store
+                .revoke_token(TokenKind::Ticket, associate_id, SecretHash::of(&ticket))
+                .await?
+            {
+                return Err(CliError::UnknownTicket { login });
+            }
+            println!("revoked the ticket");
+        }
+    }
+    Ok(())
+}
+
+async fn token(store: &Store, command: TokenCommand) -> Result<(), CliError> {
+    let TokenCommand::Issue { login, ttl } = command;
+    let associate_id = associate_of(store, &login).await?;
+    let lifetime = std::time::Duration::from_secs(ttl);
+    println!(
+        "{}",
+        tickets::issue_access_token(store, &Clock::System, associate_id, lifetime).await?
+    );
+    Ok(())
+}
+
+async fn app(store: &Store, command: AppCommand) -> Result<(), CliError> {
+    match command {
+        AppCommand::Add {
+            name,
+            partner,
+            grant_user_agent,
+        } => {
+            let (token, hash) = secret::issue("");
+            let application = Application {
+                name,
+                is_partner: partner,
+                grants_user_agent: grant_user_agent,
+            };
+            store
+                .add_application(application, hash, Clock::System.now_millis())
+                .await?;
+            println!("{token}");
+        }
+        AppCommand::List => {
+            println!("{:<32}  {:<7}  USER AGENT", "NAME", "PARTNER");
+            for app in store.list_applications().await? {
+                println!(
+                    "{:<32}  {:<7}  {}",
+                    app.name,
+                    if app.is_partner { "yes" } else { "no" },
+                    if !app.is_partner || app.grants_user_agent {
+                        "allowed"
+                    } else {
+                        "refused online"
+                    }
+                );
+            }
+        }
+        AppCommand::Remove { name } => {
+            store.remove_application(&name).await?;
+            println!("removed {name}");
+        }
+    }
     Ok(())
 }
 

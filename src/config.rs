@@ -1,6 +1,9 @@
 //! Settings of the HTTP server, read from flags and `PRESENCE_*` environment variables (the
 //! command line in `cli.rs` declares both).
 
+use std::fmt;
+use std::path::PathBuf;
+
 /// How the server behaves on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
@@ -22,6 +25,79 @@ impl Default for HttpSettings {
             base_path: String::new(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
         }
+    }
+}
+
+/// SuperOffice's two installation types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Installation {
+    /// On the customer's own servers: passwords accepted, application tokens optional.
+    #[default]
+    Onsite,
+    /// SuperOffice Online: no passwords; tickets and tokens come with a registered
+    /// application's `SO-AppToken`, and partner applications need a grant for the User agent.
+    Online,
+}
+
+/// How callers prove who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub installation: Installation,
+    /// `Authorization: Basic`, SuperOffice's `AuthorizeWithUsername` (never online).
+    pub basic: bool,
+    /// `Authorization: SOTicket` and browser sessions, SuperOffice's `AuthorizeWithTicket`.
+    pub ticket: bool,
+    /// `Authorization: Bearer`: access tokens, and JWTs when an identity provider is set.
+    pub bearer: bool,
+    pub jwt: Option<JwtSettings>,
+    /// Marks the session cookies `Secure`: set it whenever clients reach the server over
+    /// HTTPS, as they should outside a test bench.
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            installation: Installation::Onsite,
+            basic: true,
+            ticket: true,
+            bearer: true,
+            jwt: None,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// The identity provider whose JWTs are accepted as Bearer tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// The claim that names the associate.
+    pub associate_claim: String,
+    /// Where the RS256 and ES256 public keys are.
+    pub keys: Option<JwksSource>,
+    /// The shared secret of HS256 tokens.
+    pub hs256_secret: Option<Secret>,
+}
+
+impl JwtSettings {
+    pub const DEFAULT_ASSOCIATE_CLAIM: &str = "http://schemes.superoffice.net/identity/associateid";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(String),
+}
+
+/// A configured secret: usable, but never shown by `Debug` (settings get logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -51,6 +127,14 @@ pub fn parse_base_path(value: &str) -> Result<String, BadBasePath> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            format!("{:?}", Secret("hunter2".into())),
+            "Secret(<redacted>)"
+        );
+    }
 
     #[test]
     fn base_paths() {

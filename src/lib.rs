@@ -5,6 +5,8 @@
 pub mod app;
 /// The `presence` command line.
 pub mod cli;
+/// The server's clock, injectable for tests.
+pub mod clock;
 /// Server settings.
 pub mod config;
 /// The reference page's example data.
@@ -17,5 +19,9 @@ pub mod http;
 pub mod language;
 /// Argon2id password hashing.
 pub mod password;
+/// Server-issued secrets: tickets, tokens, application and XSRF tokens.
+pub mod secret;
 /// Storage behind one facade.
 pub mod store;
+/// Tickets and access tokens: issued, checked, slid.
+pub mod tickets;

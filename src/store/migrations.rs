@@ -9,11 +9,18 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "service_users",
-    sql: include_str!("../../migrations/sqlite/0001_service_users.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "service_users",
+        sql: include_str!("../../migrations/sqlite/0001_service_users.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tokens_applications_login_failures",
+        sql: include_str!("../../migrations/sqlite/0002_tokens_applications_login_failures.sql"),
+    },
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppliedMigration {

@@ -7,6 +7,7 @@ mod migrations;
 mod sqlite;
 
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::secret::SecretHash;
 
 pub use migrations::{AppliedMigration, MigrationReport};
 pub use sqlite::SqliteStore;
@@ -39,6 +40,34 @@ pub struct ServiceUser {
     pub presence: UserPresenceStatus,
 }
 
+/// The kinds of server-issued bearer secrets kept in the `token` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `SOTicket 7T:...`, and browser sessions: six hours, sliding.
+    Ticket = 1,
+    /// `Bearer 8A:...`: a fixed lifetime.
+    AccessToken = 2,
+}
+
+/// Who a stored ticket or token belongs to, and until when it is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub associate_id: AssociateId,
+    pub is_admin: bool,
+    pub status: UserStatus,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// A registered application, identified on the wire by its `SO-AppToken`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    pub name: String,
+    pub is_partner: bool,
+    /// Whether a partner application may use the User agent online.
+    pub grants_user_agent: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct NewServiceUser {
     pub associate_id: AssociateId,
@@ -63,6 +92,10 @@ pub enum StoreError {
     DuplicateAssociate(AssociateId),
     #[error("no Service user has the login '{0}'")]
     UnknownLogin(String),
+    #[error("an application named '{0}' is already registered")]
+    DuplicateApplication(String),
+    #[error("no application is named '{0}'")]
+    UnknownApplication(String),
     #[error(
         "the database schema is at version {found}, newer than this program knows ({known}); upgrade the program"
     )]
@@ -137,6 +170,17 @@ impl Store {
         }
     }
 
+    /// The same, looked up by associate: for callers whose identity provider names the
+    /// associate rather than the login.
+    pub async fn credentials_of(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Credentials>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.credentials_of(associate_id),
+        }
+    }
+
     pub async fn add_user(&self, user: NewServiceUser) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(s) => s.clone().blocking(move |s| s.add_user(&user)).await,
@@ -173,6 +217,153 @@ impl Store {
         let login = login.to_owned();
         match self {
             Self::Sqlite(s) => s.clone().blocking(move |s| s.remove_user(&login)).await,
+        }
+    }
+}
+
+impl Store {
+    /// Stores a ticket or token by its hash.
+    pub async fn insert_token(
+        &self,
+        kind: TokenKind,
+        hash: SecretHash,
+        associate_id: AssociateId,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.insert_token(kind, hash, associate_id, expires_at, now))
+                    .await
+            }
+        }
+    }
+
+    /// The owner of a ticket or token that is still valid at `now`. Read on every request
+    /// authenticated this way, so answered inline.
+    pub async fn find_token(
+        &self,
+        kind: TokenKind,
+        hash: SecretHash,
+        now: i64,
+    ) -> Result<Option<TokenOwner>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.find_token(kind, hash, now),
+        }
+    }
+
+    /// Moves a token's expiry to `expires_at` (later only).
+    pub async fn extend_token(&self, hash: SecretHash, expires_at: i64) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.extend_token(hash, expires_at))
+                    .await
+            }
+        }
+    }
+
+    /// Ends every token of a kind that an associate holds; says how many.
+    pub async fn revoke_tokens(
+        &self,
+        kind: TokenKind,
+        associate_id: AssociateId,
+    ) -> Result<usize, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.revoke_tokens(kind, associate_id))
+                    .await
+            }
+        }
+    }
+
+    /// Ends one token, if the associate holds it; says whether it did.
+    pub async fn revoke_token(
+        &self,
+        kind: TokenKind,
+        associate_id: AssociateId,
+        hash: SecretHash,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.revoke_token(kind, associate_id, hash))
+                    .await
+            }
+        }
+    }
+
+    pub async fn add_application(
+        &self,
+        application: Application,
+        token_hash: SecretHash,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.add_application(&application, token_hash, now))
+                    .await
+            }
+        }
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.clone().blocking(|s| s.list_applications()).await,
+        }
+    }
+
+    pub async fn remove_application(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.remove_application(&name))
+                    .await
+            }
+        }
+    }
+
+    /// The application an `SO-AppToken` identifies. Read on every online request.
+    pub async fn find_application(
+        &self,
+        token_hash: SecretHash,
+    ) -> Result<Option<Application>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.find_application(token_hash),
+        }
+    }
+
+    pub async fn record_login_failure(&self, login: &str, at: i64) -> Result<(), StoreError> {
+        let login = login.to_owned();
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.record_login_failure(&login, at))
+                    .await
+            }
+        }
+    }
+
+    /// How many failed passwords a login has had since `since` (Unix milliseconds).
+    pub async fn count_login_failures(&self, login: &str, since: i64) -> Result<u32, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.count_login_failures(login, since),
+        }
+    }
+
+    /// Forgets a login's failed passwords, after a successful one.
+    pub async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
+        let login = login.to_owned();
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.clear_login_failures(&login))
+                    .await
+            }
         }
     }
 }

@@ -8,9 +8,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
-    Credentials, NewServiceUser, ServiceUser, StoreError, message_from_column, status_from_column,
+    Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
+    message_from_column, status_from_column,
 };
 use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::secret::SecretHash;
 
 /// How long a statement waits for another process's write lock (the CLI beside a running
 /// server) before it fails.
@@ -226,29 +228,24 @@ impl SqliteStore {
 
     pub(super) fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
         self.read(|conn| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT associate_id, password_hash, is_admin, status
-                     FROM service_user WHERE login = ?1",
-                )?
-                .query_row([login], |row| {
-                    Ok((
-                        row.get::<_, i32>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, bool>(2)?,
-                        row.get::<_, i64>(3)?,
-                    ))
-                })
-                .optional()?;
-            row.map(|(associate_id, password_hash, is_admin, status)| {
-                Ok(Credentials {
-                    associate_id: AssociateId::new(associate_id),
-                    password_hash,
-                    is_admin,
-                    status: status_from_column(status)?,
-                })
-            })
-            .transpose()
+            let statement = conn.prepare_cached(
+                "SELECT associate_id, password_hash, is_admin, status
+                 FROM service_user WHERE login = ?1",
+            )?;
+            credentials_row(statement, login)
+        })
+    }
+
+    pub(super) fn credentials_of(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Credentials>, StoreError> {
+        self.read(|conn| {
+            let statement = conn.prepare_cached(
+                "SELECT associate_id, password_hash, is_admin, status
+                 FROM service_user WHERE associate_id = ?1",
+            )?;
+            credentials_row(statement, associate_id.get())
         })
     }
 
@@ -346,6 +343,229 @@ impl SqliteStore {
             Ok(())
         })
     }
+}
+
+impl SqliteStore {
+    pub(super) fn insert_token(
+        &self,
+        kind: TokenKind,
+        hash: SecretHash,
+        associate_id: AssociateId,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            // Housekeeping where it costs least: expired tokens go when new ones come.
+            tx.execute("DELETE FROM token WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO token (hash, kind, associate_id, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &hash.0[..],
+                    kind as i64,
+                    associate_id.get(),
+                    expires_at,
+                    now
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn find_token(
+        &self,
+        kind: TokenKind,
+        hash: SecretHash,
+        now: i64,
+    ) -> Result<Option<TokenOwner>, StoreError> {
+        self.read(|conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT u.associate_id, u.is_admin, u.status, t.expires_at
+                     FROM token t JOIN service_user u ON u.associate_id = t.associate_id
+                     WHERE t.hash = ?1 AND t.kind = ?2 AND t.expires_at > ?3",
+                )?
+                .query_row(params![&hash.0[..], kind as i64, now], |row| {
+                    Ok((
+                        row.get::<_, i32>(0)?,
+                        row.get::<_, bool>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(associate_id, is_admin, status, expires_at)| {
+                Ok(TokenOwner {
+                    associate_id: AssociateId::new(associate_id),
+                    is_admin,
+                    status: status_from_column(status)?,
+                    expires_at,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    pub(super) fn extend_token(&self, hash: SecretHash, expires_at: i64) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "UPDATE token SET expires_at = ?2 WHERE hash = ?1 AND expires_at < ?2",
+            )?
+            .execute(params![&hash.0[..], expires_at])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn revoke_tokens(
+        &self,
+        kind: TokenKind,
+        associate_id: AssociateId,
+    ) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM token WHERE associate_id = ?1 AND kind = ?2",
+                params![associate_id.get(), kind as i64],
+            )?)
+        })
+    }
+
+    pub(super) fn revoke_token(
+        &self,
+        kind: TokenKind,
+        associate_id: AssociateId,
+        hash: SecretHash,
+    ) -> Result<bool, StoreError> {
+        self.write(|conn| {
+            let removed = conn.execute(
+                "DELETE FROM token WHERE hash = ?1 AND kind = ?2 AND associate_id = ?3",
+                params![&hash.0[..], kind as i64, associate_id.get()],
+            )?;
+            Ok(removed == 1)
+        })
+    }
+
+    pub(super) fn add_application(
+        &self,
+        application: &Application,
+        token_hash: SecretHash,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let inserted = conn.execute(
+                "INSERT INTO application (name, token_hash, is_partner, grants_user_agent, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
+                params![
+                    application.name,
+                    &token_hash.0[..],
+                    application.is_partner,
+                    application.grants_user_agent,
+                    now
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::DuplicateApplication(application.name.clone()));
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT name, is_partner, grants_user_agent FROM application ORDER BY name",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(Application {
+                    name: row.get(0)?,
+                    is_partner: row.get(1)?,
+                    grants_user_agent: row.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    pub(super) fn remove_application(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            if conn.execute("DELETE FROM application WHERE name = ?1", [name])? == 0 {
+                return Err(StoreError::UnknownApplication(name.to_owned()));
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn find_application(
+        &self,
+        token_hash: SecretHash,
+    ) -> Result<Option<Application>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT name, is_partner, grants_user_agent FROM application WHERE token_hash = ?1",
+                )?
+                .query_row([&token_hash.0[..]], |row| {
+                    Ok(Application {
+                        name: row.get(0)?,
+                        is_partner: row.get(1)?,
+                        grants_user_agent: row.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    pub(super) fn record_login_failure(&self, login: &str, at: i64) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.prepare_cached("INSERT INTO login_failure (login, failed_at) VALUES (?1, ?2)")?
+                .execute(params![login, at])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn count_login_failures(&self, login: &str, since: i64) -> Result<u32, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM login_failure WHERE login = ?1 AND failed_at > ?2",
+                )?
+                .query_row(params![login, since], |row| row.get(0))?)
+        })
+    }
+
+    pub(super) fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.prepare_cached("DELETE FROM login_failure WHERE login = ?1")?
+                .execute([login])?;
+            Ok(())
+        })
+    }
+}
+
+fn credentials_row(
+    mut statement: rusqlite::CachedStatement<'_>,
+    key: impl rusqlite::ToSql,
+) -> Result<Option<Credentials>, StoreError> {
+    let row = statement
+        .query_row([key], |row| {
+            Ok((
+                row.get::<_, i32>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, bool>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(associate_id, password_hash, is_admin, status)| {
+        Ok(Credentials {
+            associate_id: AssociateId::new(associate_id),
+            password_hash,
+            is_admin,
+            status: status_from_column(status)?,
+        })
+    })
+    .transpose()
 }
 
 fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {

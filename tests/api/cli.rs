@@ -68,13 +68,19 @@ fn error(output: &Output) -> String {
 #[test]
 fn migrate_says_what_it_did() {
     let cli = Cli::new();
+    let first = stdout(&cli.run(&["migrate"]));
+    let lines: Vec<&str> = first.lines().collect();
+    let applied = lines.len() - 1;
+    assert!(applied >= 2, "{first}");
+    assert_eq!(lines[0], "applied 0001_service_users");
+    assert!(lines[..applied].iter().all(|l| l.starts_with("applied 00")));
     assert_eq!(
-        stdout(&cli.run(&["migrate"])),
-        "applied 0001_service_users\nschema is now at version 1\n"
+        lines[applied],
+        format!("schema is now at version {applied}")
     );
     assert_eq!(
         stdout(&cli.run(&["migrate"])),
-        "schema is up to date at version 1\n"
+        format!("schema is up to date at version {applied}\n")
     );
 }
 
@@ -273,4 +279,96 @@ async fn the_cli_and_a_running_server_share_the_database() {
         response.text(),
         r#"{"Status":"StatusNotAvailable","Message":"cli"}"#
     );
+}
+
+#[tokio::test]
+async fn tickets_tokens_and_applications_from_the_command_line() {
+    let cli = Cli::new();
+    stdout(&cli.run_with_stdin(
+        &[
+            "user",
+            "add",
+            "anna",
+            "--associate-id",
+            "7",
+            "--password-stdin",
+        ],
+        "pw\n",
+    ));
+    let ticket = stdout(&cli.run(&["ticket", "issue", "ANNA"]))
+        .trim()
+        .to_owned();
+    assert!(ticket.starts_with("7T:") && ticket.len() > 40, "{ticket}");
+    let other = stdout(&cli.run(&["ticket", "issue", "anna"]))
+        .trim()
+        .to_owned();
+    let token = stdout(&cli.run(&["token", "issue", "anna", "--ttl", "60"]))
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("8A:"), "{token}");
+    assert!(
+        error(&cli.run(&["ticket", "issue", "nobody"]))
+            .contains("no Service user has the login 'nobody'")
+    );
+
+    let app = spawn_app_with(TestSettings {
+        database_url: Some(cli.database_url()),
+        clock: presence::clock::Clock::System,
+        ..TestSettings::default()
+    })
+    .await;
+    let call = |authorization: String| {
+        Request::post(GET)
+            .header("Authorization", &authorization)
+            .json(r#"{"AssociateId":7}"#)
+    };
+    assert_eq!(
+        app.send(call(format!("SOTicket {ticket}"))).await.status,
+        200
+    );
+    assert_eq!(app.send(call(format!("Bearer {token}"))).await.status, 200);
+
+    assert_eq!(
+        stdout(&cli.run(&["ticket", "revoke", "anna", "--ticket", &ticket])),
+        "revoked the ticket\n"
+    );
+    assert_eq!(
+        app.send(call(format!("SOTicket {ticket}"))).await.status,
+        401
+    );
+    assert_eq!(
+        app.send(call(format!("SOTicket {other}"))).await.status,
+        200
+    );
+    assert!(
+        error(&cli.run(&["ticket", "revoke", "anna", "--ticket", &ticket]))
+            .contains("holds no such ticket")
+    );
+    assert_eq!(
+        stdout(&cli.run(&["ticket", "revoke", "anna"])),
+        "revoked 1 ticket(s) of anna\n"
+    );
+    assert_eq!(
+        app.send(call(format!("SOTicket {other}"))).await.status,
+        401
+    );
+
+    let app_token = stdout(&cli.run(&["app", "add", "Partner", "--partner"]))
+        .trim()
+        .to_owned();
+    assert!(app_token.len() >= 43, "{app_token}");
+    stdout(&cli.run(&["app", "add", "Trusted", "--partner", "--grant-user-agent"]));
+    assert!(error(&cli.run(&["app", "add", "partner"])).contains("already registered"));
+    let list = stdout(&cli.run(&["app", "list"]));
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[1], ["Partner", "yes", "refused", "online"]);
+    assert_eq!(rows[2], ["Trusted", "yes", "allowed"]);
+    assert_eq!(
+        stdout(&cli.run(&["app", "remove", "PARTNER"])),
+        "removed PARTNER\n"
+    );
+    assert!(error(&cli.run(&["app", "remove", "Partner"])).contains("no application is named"));
 }

@@ -112,6 +112,8 @@ async fn error_bytes_in_json_and_xml() {
     HTTP/1.1 401
     content-type: text/xml; charset=utf-8
     www-authenticate: Basic realm="SuperOffice", charset="UTF-8"
+    www-authenticate: SOTicket realm="SuperOffice"
+    www-authenticate: Bearer realm="SuperOffice"
     content-length: 236
 
     <Error><Error>true</Error><ErrorType>SoAccessDeniedException</ErrorType><ErrorMessage>Authentication is required: no valid credentials were given</ErrorMessage><ErrorSource>/api/v1/Agents/User/GetUserPresenceStatus</ErrorSource></Error>
@@ -187,7 +189,11 @@ async fn missing_or_bad_credentials_are_401_with_a_challenge() {
         assert_eq!(response.status, 401, "{case}");
         assert_eq!(
             response.header_all("www-authenticate"),
-            [r#"Basic realm="SuperOffice", charset="UTF-8""#],
+            [
+                r#"Basic realm="SuperOffice", charset="UTF-8""#,
+                r#"SOTicket realm="SuperOffice""#,
+                r#"Bearer realm="SuperOffice""#
+            ],
             "{case}"
         );
         let error = response.json();
@@ -247,9 +253,12 @@ async fn unsupported_content_types_and_charsets_are_415() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let app = spawn_app_with(HttpSettings {
-        body_limit: 1024,
-        ..HttpSettings::default()
+    let app = spawn_app_with(TestSettings {
+        http: HttpSettings {
+            body_limit: 1024,
+            ..HttpSettings::default()
+        },
+        ..TestSettings::default()
     })
     .await;
     let padding = " ".repeat(2000);

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use presence::app::{self, AppState};
-use presence::config::HttpSettings;
+use presence::clock::Clock;
+use presence::config::{AuthSettings, HttpSettings};
 use presence::demo;
 use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use presence::http::auth::Authenticator;
 use presence::password;
 use presence::store::{NewServiceUser, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,31 +30,62 @@ pub const SAMPLE_ID: i32 = 963;
 pub const GET: &str = "/api/v1/Agents/User/GetUserPresenceStatus";
 pub const SET: &str = "/api/v1/Agents/User/SetUserPresenceStatus";
 
+/// What a test can change about the server it starts.
+#[derive(Clone, Debug)]
+pub struct TestSettings {
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    /// A manual clock by default, so tests can let hours pass.
+    pub clock: Clock,
+    /// A database to reuse (another server's), instead of a fresh one.
+    pub database_url: Option<String>,
+}
+
+impl Default for TestSettings {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings::default(),
+            auth: AuthSettings::default(),
+            clock: Clock::manual(),
+            database_url: None,
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     pub store: Store,
     pub database_url: String,
+    pub clock: Clock,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(HttpSettings::default()).await
+    spawn_app_with(TestSettings::default()).await
 }
 
-pub async fn spawn_app_with(settings: HttpSettings) -> TestApp {
+pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let fresh = settings.database_url.is_none();
+    let database_url = settings
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("presence.db").display()));
     let (store, _) = Store::open_and_migrate(&database_url)
         .await
-        .expect("a fresh database");
-    demo::seed(&store).await.expect("the demo users");
-    add_user(&store, USER_ID, USER.0, USER.1, false).await;
+        .expect("a database");
+    if fresh {
+        demo::seed(&store).await.expect("the demo users");
+        add_user(&store, USER_ID, USER.0, USER.1, false).await;
+    }
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let address = listener.local_addr().expect("the bound address");
     let (shutdown, stopped) = oneshot::channel();
-    let state = AppState::new(store.clone(), settings);
+    let auth = Authenticator::new(settings.auth, settings.clock.clone())
+        .await
+        .expect("the authentication settings");
+    let state = AppState::new(store.clone(), settings.http, auth);
     let server = tokio::spawn(app::serve(listener, state, async {
         let _ = stopped.await;
     }));
@@ -60,6 +93,7 @@ pub async fn spawn_app_with(settings: HttpSettings) -> TestApp {
         address,
         store,
         database_url,
+        clock: settings.clock,
         shutdown: Some(shutdown),
         server: Some(server),
         _dir: dir,

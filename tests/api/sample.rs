@@ -135,9 +135,12 @@ async fn paths_match_in_any_case_and_with_a_trailing_slash() {
 
 #[tokio::test]
 async fn a_base_path_prefixes_every_address() {
-    let app = spawn_app_with(HttpSettings {
-        base_path: "/cust12345".into(),
-        ..HttpSettings::default()
+    let app = spawn_app_with(TestSettings {
+        http: HttpSettings {
+            base_path: "/cust12345".into(),
+            ..HttpSettings::default()
+        },
+        ..TestSettings::default()
     })
     .await;
     let with_base = app

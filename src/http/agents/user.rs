@@ -22,11 +22,12 @@ pub const SET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/setuserpresences
 /// Reads any associate's presence: every authenticated user may.
 pub async fn get_user_presence_status(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     format: ResponseFormat,
     select: Select,
     WireBody(request): WireBody<GetUserPresenceStatusRequest>,
 ) -> Result<Response, ApiError> {
+    caller.ensure_user_agent(state.auth().settings().installation)?;
     let presence = state.store().presence(request.associate_id).await?;
     Ok(reply(format, select, presence.as_ref()))
 }
@@ -42,6 +43,7 @@ pub async fn set_user_presence_status(
     select: Select,
     WireBody(request): WireBody<SetUserPresenceStatusRequest>,
 ) -> Result<Response, ApiError> {
+    caller.ensure_user_agent(state.auth().settings().installation)?;
     let status = request.user_presence_status.status;
     if !caller.is_admin {
         if caller.associate_id != request.associate_id {

@@ -1,18 +1,25 @@
-//! `Authorization: Basic base64(login:password)`, checked against Argon2id hashes.
+//! Passwords: `Authorization: Basic base64(login:password)` and the sign-in page, checked
+//! against Argon2id hashes, with a lockout against guessing.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tokio::sync::Semaphore;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use super::Caller;
+use super::Identity;
 use super::cache::CredentialCache;
+use crate::clock::Clock;
 use crate::domain::UserStatus;
 use crate::http::error::ApiError;
 use crate::password;
-use crate::store::Store;
+use crate::store::{Credentials, Store};
+
+/// Failed passwords for one login within [`LOCKOUT_WINDOW`] that lock it.
+pub const MAX_FAILURES: u32 = 5;
+pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 pub struct BasicAuthenticator {
     cache: CredentialCache,
@@ -20,6 +27,17 @@ pub struct BasicAuthenticator {
     /// flood of wrong passwords queues instead of taking every core from the requests that
     /// are answered from the cache.
     verifications: Arc<Semaphore>,
+}
+
+/// The outcome of checking a password.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Valid(Credentials),
+    /// Wrong password, unknown login, no password, or a deleted user: deliberately not told
+    /// apart.
+    Invalid,
+    /// Too many recent failures: the password was not even checked.
+    LockedOut,
 }
 
 impl BasicAuthenticator {
@@ -33,7 +51,12 @@ impl BasicAuthenticator {
         }
     }
 
-    pub async fn authenticate(&self, store: &Store, encoded: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        encoded: &str,
+    ) -> Result<Identity, ApiError> {
         let Ok(decoded) = STANDARD.decode(encoded) else {
             debug!("Basic credentials are not base64");
             return Err(ApiError::Unauthorized);
@@ -45,34 +68,80 @@ impl BasicAuthenticator {
             debug!("Basic credentials are not UTF-8 login:password");
             return Err(ApiError::Unauthorized);
         };
-        let credentials = store.credentials(login).await?;
-        let usable = credentials.and_then(|c| {
-            let hash = c.password_hash?;
-            (c.status != UserStatus::StatusDeleted).then_some((c.associate_id, c.is_admin, hash))
-        });
-        let Some((associate_id, is_admin, password_hash)) = usable else {
-            // Spend what a real check costs, so the response time does not tell whether the
-            // login exists.
-            self.verify(password.as_bytes(), dummy_hash()).await?;
-            debug!(login, "unknown login, deleted user, or no password");
-            return Err(ApiError::Unauthorized);
-        };
+        // Credentials verified before skip Argon2 and the lockout: they were proven already,
+        // so a guesser locking a login out does not lock out its signed-in owner.
         let key = self.cache.key(&decoded);
-        if self.cache.contains(&key, associate_id, &password_hash) {
-            return Ok(Caller {
-                associate_id,
-                is_admin,
+        if let Some(user) = store.credentials(login).await?
+            && user.status != UserStatus::StatusDeleted
+            && let Some(hash) = &user.password_hash
+            && self.cache.contains(&key, user.associate_id, hash)
+        {
+            return Ok(Identity {
+                associate_id: user.associate_id,
+                is_admin: user.is_admin,
             });
         }
-        if !self.verify(password.as_bytes(), &password_hash).await? {
-            debug!(login, "wrong password");
-            return Err(ApiError::Unauthorized);
+        match self.check_password(store, clock, login, password).await? {
+            PasswordCheck::Valid(user) => {
+                if let Some(hash) = &user.password_hash {
+                    self.cache.insert(key, user.associate_id, hash);
+                }
+                Ok(Identity {
+                    associate_id: user.associate_id,
+                    is_admin: user.is_admin,
+                })
+            }
+            PasswordCheck::Invalid | PasswordCheck::LockedOut => Err(ApiError::Unauthorized),
         }
-        self.cache.insert(key, associate_id, &password_hash);
-        Ok(Caller {
-            associate_id,
-            is_admin,
-        })
+    }
+
+    /// Checks a password, counting failures per login in the database (so the count holds
+    /// across restarts and nodes) and refusing a locked login without checking.
+    pub async fn check_password(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        login: &str,
+        password: &str,
+    ) -> Result<PasswordCheck, ApiError> {
+        let now = clock.now_millis();
+        let window_start = now - i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let failures = store.count_login_failures(login, window_start).await?;
+        if failures >= MAX_FAILURES {
+            warn!(
+                login,
+                failures, "login locked out after repeated failed passwords"
+            );
+            return Ok(PasswordCheck::LockedOut);
+        }
+        let user = store.credentials(login).await?;
+        let usable =
+            user.filter(|u| u.status != UserStatus::StatusDeleted && u.password_hash.is_some());
+        let valid = match &usable {
+            Some(user) => {
+                let hash = user.password_hash.as_deref().unwrap_or_default();
+                self.verify(password.as_bytes(), hash).await?
+            }
+            None => {
+                // Spend what a real check costs, so the response time does not tell whether
+                // the login exists.
+                self.verify(password.as_bytes(), dummy_hash()).await?;
+                false
+            }
+        };
+        match usable {
+            Some(user) if valid => {
+                if failures > 0 {
+                    store.clear_login_failures(login).await?;
+                }
+                Ok(PasswordCheck::Valid(user))
+            }
+            _ => {
+                store.record_login_failure(login, now).await?;
+                warn!(login, "failed password");
+                Ok(PasswordCheck::Invalid)
+            }
+        }
     }
 
     /// Runs an Argon2 verification on a blocking thread, at most one per core at a time.

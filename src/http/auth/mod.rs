@@ -1,59 +1,285 @@
 //! Who is calling: the one extractor that knows every authentication scheme. Handlers take a
 //! [`Caller`] and never learn which scheme produced it.
+//!
+//! The first credential present decides, and a bad one is a 401 even if another would have
+//! passed: `Authorization` (Basic, SOTicket or Bearer) when the header is there, otherwise the
+//! browser session cookie with its XSRF token.
 
 mod basic;
 pub mod cache;
+mod jwt;
+pub mod session;
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 use tracing::debug;
 
-pub use basic::BasicAuthenticator;
+pub use basic::{BasicAuthenticator, PasswordCheck};
+pub use jwt::{JwtSetupError, JwtVerifier};
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::domain::AssociateId;
+use crate::clock::Clock;
+use crate::config::{AuthSettings, Installation};
+use crate::domain::{AssociateId, UserStatus};
+use crate::secret::{ACCESS_TOKEN_PREFIX, SecretHash, TICKET_PREFIX};
+use crate::store::{Application, Store, TokenOwner};
+use crate::tickets;
 
 /// An authenticated caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
+    pub associate_id: AssociateId,
+    pub is_admin: bool,
+    /// The registered application the call came through, when it named one.
+    pub application: Option<Application>,
+}
+
+impl Caller {
+    /// Online, the User agent is closed to partner applications unless one was granted it.
+    pub fn ensure_user_agent(&self, installation: Installation) -> Result<(), ApiError> {
+        match &self.application {
+            Some(app)
+                if installation == Installation::Online
+                    && app.is_partner
+                    && !app.grants_user_agent =>
+            {
+                Err(ApiError::Forbidden(format!(
+                    "The User agent is not available to the partner application '{}'",
+                    app.name
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The ways a caller can be identified: which one decides whether an application token is
+/// needed online.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Basic,
+    Ticket,
+    AccessToken,
+    Jwt,
+    Session,
+}
+
+/// Every scheme, configured once at start-up.
+pub struct Authenticator {
+    settings: AuthSettings,
+    clock: Clock,
+    basic: BasicAuthenticator,
+    jwt: Option<JwtVerifier>,
+    /// The `WWW-Authenticate` headers of every 401: one per enabled scheme.
+    challenges: Vec<HeaderValue>,
+}
+
+impl Authenticator {
+    pub async fn new(settings: AuthSettings, clock: Clock) -> Result<Self, JwtSetupError> {
+        let jwt = match (&settings.jwt, settings.bearer) {
+            (Some(jwt), true) => Some(JwtVerifier::new(jwt.clone(), clock.clone()).await?),
+            _ => None,
+        };
+        let mut challenges = Vec::new();
+        if settings.basic && settings.installation == Installation::Onsite {
+            challenges.push(HeaderValue::from_static(
+                r#"Basic realm="SuperOffice", charset="UTF-8""#,
+            ));
+        }
+        if settings.ticket {
+            challenges.push(HeaderValue::from_static(r#"SOTicket realm="SuperOffice""#));
+        }
+        if settings.bearer {
+            challenges.push(HeaderValue::from_static(r#"Bearer realm="SuperOffice""#));
+        }
+        Ok(Self {
+            settings,
+            clock,
+            basic: BasicAuthenticator::new(),
+            jwt,
+            challenges,
+        })
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn basic(&self) -> &BasicAuthenticator {
+        &self.basic
+    }
+
+    pub fn challenges(&self) -> &[HeaderValue] {
+        &self.challenges
+    }
+
+    /// Whether passwords are accepted at all: Basic and the sign-in page share this.
+    pub fn accepts_passwords(&self) -> bool {
+        self.settings.basic && self.settings.installation == Installation::Onsite
+    }
+
+    #[tracing::instrument(name = "authenticate", skip_all)]
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        headers: &HeaderMap,
+    ) -> Result<Caller, ApiError> {
+        let (scheme, owner) = match headers.get(AUTHORIZATION) {
+            Some(header) => self.authorization(store, header).await?,
+            None if self.settings.ticket => (
+                Scheme::Session,
+                session::authenticate(store, &self.clock, headers).await?,
+            ),
+            None => {
+                debug!("no Authorization header");
+                return Err(ApiError::Unauthorized);
+            }
+        };
+        let application = self.application(store, headers, scheme).await?;
+        Ok(Caller {
+            associate_id: owner.associate_id,
+            is_admin: owner.is_admin,
+            application,
+        })
+    }
+
+    async fn authorization(
+        &self,
+        store: &Store,
+        header: &HeaderValue,
+    ) -> Result<(Scheme, Identity), ApiError> {
+        let value = header.to_str().map_err(|_| {
+            debug!("Authorization header is not ASCII");
+            ApiError::Unauthorized
+        })?;
+        let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("SOTicket")
+            // SuperOffice also takes a bare ticket where Basic credentials would be.
+            || (scheme.eq_ignore_ascii_case("Basic") && credentials.starts_with(TICKET_PREFIX))
+        {
+            self.enabled(self.settings.ticket, "SOTicket")?;
+            let owner = tickets::check_ticket(store, &self.clock, credentials).await?;
+            return Ok((
+                Scheme::Ticket,
+                found(owner, "unknown, expired or revoked ticket")?,
+            ));
+        }
+        if scheme.eq_ignore_ascii_case("Basic") {
+            self.enabled(self.accepts_passwords(), "Basic")?;
+            let identity = self
+                .basic
+                .authenticate(store, &self.clock, credentials)
+                .await?;
+            return Ok((Scheme::Basic, identity));
+        }
+        if scheme.eq_ignore_ascii_case("Bearer") {
+            self.enabled(self.settings.bearer, "Bearer")?;
+            if credentials.starts_with(ACCESS_TOKEN_PREFIX) {
+                let owner = tickets::check_access_token(store, &self.clock, credentials).await?;
+                return Ok((
+                    Scheme::AccessToken,
+                    found(owner, "unknown, expired or revoked access token")?,
+                ));
+            }
+            let Some(jwt) = &self.jwt else {
+                debug!(
+                    "a Bearer token that is no access token, and no identity provider is configured"
+                );
+                return Err(ApiError::Unauthorized);
+            };
+            let associate_id = jwt.verify(credentials).await?;
+            let user = store.credentials_of(associate_id).await?;
+            let Some(user) = user.filter(|u| u.status != UserStatus::StatusDeleted) else {
+                debug!(%associate_id, "the JWT names no active Service user");
+                return Err(ApiError::Unauthorized);
+            };
+            let identity = Identity {
+                associate_id,
+                is_admin: user.is_admin,
+            };
+            return Ok((Scheme::Jwt, identity));
+        }
+        debug!(scheme, "unsupported authentication scheme");
+        Err(ApiError::Unauthorized)
+    }
+
+    fn enabled(&self, enabled: bool, scheme: &str) -> Result<(), ApiError> {
+        if enabled {
+            Ok(())
+        } else {
+            debug!(scheme, "the scheme is switched off");
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    /// The application named by `SO-AppToken`. Online it is required for everything but
+    /// Basic (which online refuses anyway); onsite it is optional, and an unknown token is
+    /// ignored as if it were absent.
+    async fn application(
+        &self,
+        store: &Store,
+        headers: &HeaderMap,
+        scheme: Scheme,
+    ) -> Result<Option<Application>, ApiError> {
+        let token = headers
+            .get("SO-AppToken")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        let application = match token {
+            Some(token) if !token.is_empty() => {
+                store.find_application(SecretHash::of(token)).await?
+            }
+            _ => None,
+        };
+        if self.settings.installation == Installation::Online
+            && scheme != Scheme::Basic
+            && application.is_none()
+        {
+            debug!(?scheme, "online, a valid SO-AppToken is required");
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(application)
+    }
+}
+
+/// Who a credential identified, before the application rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
     pub associate_id: AssociateId,
     pub is_admin: bool,
 }
 
-/// The schemes this server accepts, for the `WWW-Authenticate` headers of a 401.
-pub fn challenges() -> Vec<HeaderValue> {
-    vec![HeaderValue::from_static(
-        r#"Basic realm="SuperOffice", charset="UTF-8""#,
-    )]
+impl From<TokenOwner> for Identity {
+    fn from(owner: TokenOwner) -> Self {
+        Self {
+            associate_id: owner.associate_id,
+            is_admin: owner.is_admin,
+        }
+    }
+}
+
+fn found(owner: Option<TokenOwner>, failure: &'static str) -> Result<Identity, ApiError> {
+    owner.map(Identity::from).ok_or_else(|| {
+        debug!("{failure}");
+        ApiError::Unauthorized
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    #[tracing::instrument(name = "authenticate", skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            debug!("no Authorization header");
-            return Err(ApiError::Unauthorized);
-        };
-        let Some((scheme, credentials)) = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.trim().split_once(' '))
-        else {
-            debug!("malformed Authorization header");
-            return Err(ApiError::Unauthorized);
-        };
-        if scheme.eq_ignore_ascii_case("Basic") {
-            return state
-                .basic()
-                .authenticate(state.store(), credentials.trim())
-                .await;
-        }
-        debug!(scheme, "unsupported authentication scheme");
-        Err(ApiError::Unauthorized)
+        state
+            .auth()
+            .authenticate(state.store(), &parts.headers)
+            .await
     }
 }

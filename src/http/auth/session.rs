@@ -1,0 +1,177 @@
+//! Browser sessions: a ticket in an HttpOnly cookie, and a token scripts can read that must
+//! come back in the `X-XSRF-TOKEN` header, so that another site cannot make the browser call
+//! on the user's behalf.
+
+use axum::http::header::{COOKIE, HOST, ORIGIN};
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use tracing::debug;
+
+use super::{Identity, found};
+use crate::clock::Clock;
+use crate::http::error::ApiError;
+use crate::secret::constant_time_eq;
+use crate::store::Store;
+use crate::tickets::{self, TICKET_LIFETIME};
+
+/// The cookie that carries the session's ticket; scripts cannot read it.
+pub const SESSION_COOKIE: &str = "SO-Session";
+/// The cookie scripts read to fill in the header, as Angular and SuperOffice's clients do.
+pub const XSRF_COOKIE: &str = "XSRF-TOKEN";
+pub const XSRF_HEADER: &str = "X-XSRF-TOKEN";
+
+/// The XSRF token of a session: derived from its ticket, so it needs no storage and is
+/// worthless with any other session.
+pub fn xsrf_token(ticket: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"presence xsrf token\0")
+        .chain_update(ticket.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// The cookies that start a session.
+pub fn session_cookies(ticket: &str, path: &str, secure: bool) -> [HeaderValue; 2] {
+    let max_age = TICKET_LIFETIME.as_secs();
+    let secure = if secure { "; Secure" } else { "" };
+    let session = format!(
+        "{SESSION_COOKIE}={ticket}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
+    let xsrf = format!(
+        "{XSRF_COOKIE}={}; Path={path}; Max-Age={max_age}; SameSite=Strict{secure}",
+        xsrf_token(ticket)
+    );
+    [session, xsrf].map(|c| HeaderValue::from_str(&c).expect("cookie text is ASCII"))
+}
+
+/// The cookies that end a session.
+pub fn clearing_cookies(path: &str, secure: bool) -> [HeaderValue; 2] {
+    let secure = if secure { "; Secure" } else { "" };
+    [SESSION_COOKIE, XSRF_COOKIE].map(|name| {
+        HeaderValue::from_str(&format!(
+            "{name}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .expect("cookie text is ASCII")
+    })
+}
+
+/// A request's session ticket, once the XSRF and origin checks have passed.
+pub fn session_ticket(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(ticket) = cookie(headers, SESSION_COOKIE) else {
+        debug!("no Authorization header and no session cookie");
+        return Err(ApiError::Unauthorized);
+    };
+    ensure_same_origin(headers)?;
+    let header = headers.get(XSRF_HEADER).map(HeaderValue::as_bytes);
+    let cookie_token = cookie(headers, XSRF_COOKIE);
+    let expected = xsrf_token(&ticket);
+    let matches = match (header, cookie_token) {
+        (Some(header), Some(cookie_token)) => {
+            // Both comparisons run, so timing does not tell which one failed.
+            constant_time_eq(header, cookie_token.as_bytes())
+                & constant_time_eq(header, expected.as_bytes())
+        }
+        _ => false,
+    };
+    if !matches {
+        debug!("the XSRF token is missing or does not match");
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(ticket)
+}
+
+pub async fn authenticate(
+    store: &Store,
+    clock: &Clock,
+    headers: &HeaderMap,
+) -> Result<Identity, ApiError> {
+    let ticket = session_ticket(headers)?;
+    let owner = tickets::check_ticket(store, clock, &ticket).await?;
+    found(owner, "the session has ended")
+}
+
+/// Refuses a request that a page of another origin made: browsers send `Origin` with every
+/// cross-origin POST. A request without it (same-origin navigation, or not a browser) passes.
+pub fn ensure_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(HOST).map(HeaderValue::as_bytes);
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/').as_bytes());
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host) => Ok(()),
+        _ => {
+            debug!(?origin, "a cookie request from a foreign origin");
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// The value of a cookie, from every `Cookie` header.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_xsrf_token_must_match_cookie_and_session() {
+        let ticket = "7T:abc";
+        let token = xsrf_token(ticket);
+        let cookies = format!("{SESSION_COOKIE}={ticket}; {XSRF_COOKIE}={token}");
+        let ok = headers(&[("cookie", &cookies), (XSRF_HEADER, &token)]);
+        assert_eq!(session_ticket(&ok).unwrap(), ticket);
+        let missing = headers(&[("cookie", &cookies)]);
+        assert!(session_ticket(&missing).is_err());
+        let wrong = headers(&[("cookie", &cookies), (XSRF_HEADER, "x")]);
+        assert!(session_ticket(&wrong).is_err());
+        // A token that matches its own cookie but belongs to another session.
+        let other = xsrf_token("7T:other");
+        let forged = format!("{SESSION_COOKIE}={ticket}; {XSRF_COOKIE}={other}");
+        let forged = headers(&[("cookie", &forged), (XSRF_HEADER, &other)]);
+        assert!(session_ticket(&forged).is_err());
+    }
+
+    #[test]
+    fn foreign_origins_are_refused() {
+        let same = headers(&[
+            ("host", "example.com:8080"),
+            ("origin", "https://example.com:8080"),
+        ]);
+        assert!(ensure_same_origin(&same).is_ok());
+        let foreign = headers(&[
+            ("host", "example.com:8080"),
+            ("origin", "https://evil.example"),
+        ]);
+        assert!(ensure_same_origin(&foreign).is_err());
+        let opaque = headers(&[("host", "example.com"), ("origin", "null")]);
+        assert!(ensure_same_origin(&opaque).is_err());
+        assert!(ensure_same_origin(&headers(&[("host", "example.com")])).is_ok());
+    }
+}

@@ -1,0 +1,157 @@
+//! The server's own sign-in for browsers: `GET /login` (a small page), `POST /login` (sets the
+//! session cookies) and `POST /logout`.
+
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::auth::PasswordCheck;
+use super::auth::session::{self, clearing_cookies, session_cookies};
+use super::body::BodyFormat;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::secret::SecretHash;
+use crate::store::TokenKind;
+use crate::tickets;
+
+pub const LOGIN: &str = "/login";
+pub const LOGOUT: &str = "/logout";
+
+pub async fn sign_in_page() -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        Bytes::from_static(include_bytes!("login.html")),
+    )
+        .into_response()
+}
+
+/// Signs in with `login` and `password` (a form or JSON) and starts a session.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let auth = state.auth();
+    if !auth.accepts_passwords() || !auth.settings().ticket {
+        return Err(ApiError::Forbidden(
+            "This server does not accept passwords for browser sessions".into(),
+        ));
+    }
+    session::ensure_same_origin(request.headers())
+        .map_err(|_| ApiError::Forbidden("Sign-in from another site is not allowed".into()))?;
+    let (login, password) = read_credentials(&state, request).await?;
+    let user = match auth
+        .basic()
+        .check_password(state.store(), auth.clock(), &login, &password)
+        .await?
+    {
+        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Invalid | PasswordCheck::LockedOut => return Err(ApiError::Unauthorized),
+    };
+    let ticket = tickets::issue_ticket(state.store(), auth.clock(), user.associate_id).await?;
+    tracing::info!(%login, associate_id = %user.associate_id, "signed in");
+    let mut response = (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        format!("{{\"AssociateId\":{}}}", user.associate_id),
+    )
+        .into_response();
+    for cookie in session_cookies(&ticket, cookie_path(&state), auth.settings().secure_cookies) {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// Ends the session the cookies carry; the XSRF token must come along, as for any call.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ticket = session::session_ticket(&headers)?;
+    let auth = state.auth();
+    let owner = tickets::check_ticket(state.store(), auth.clock(), &ticket)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .store()
+        .revoke_token(
+            TokenKind::Ticket,
+            owner.associate_id,
+            SecretHash::of(&ticket),
+        )
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for cookie in clearing_cookies(cookie_path(&state), auth.settings().secure_cookies) {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+fn cookie_path(state: &AppState) -> &str {
+    match state.settings().base_path.as_str() {
+        "" => "/",
+        base => base,
+    }
+}
+
+async fn read_credentials(
+    state: &AppState,
+    request: Request,
+) -> Result<(String, String), ApiError> {
+    let format = BodyFormat::from_content_type(
+        request
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(HeaderValue::as_bytes),
+    )
+    .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+    let limit = state.settings().body_limit;
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let (mut login, mut password) = (None, None);
+    let mut take = |name: &str, value: String| {
+        if name.eq_ignore_ascii_case("login") {
+            login = Some(value);
+        } else if name.eq_ignore_ascii_case("password") {
+            password = Some(value);
+        }
+    };
+    match format {
+        BodyFormat::Form => {
+            for (name, value) in form_urlencoded::parse(&body) {
+                take(&name, value.into_owned());
+            }
+        }
+        BodyFormat::Json => {
+            let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(&body) else {
+                return Err(ApiError::InvalidRequest(
+                    "The body must be a JSON object with login and password".into(),
+                ));
+            };
+            for (name, value) in members {
+                if let Value::String(value) = value {
+                    take(&name, value);
+                }
+            }
+        }
+        BodyFormat::Xml => {
+            return Err(ApiError::UnsupportedMediaType(
+                "Sign in with a form or JSON".into(),
+            ));
+        }
+    }
+    match (login, password) {
+        (Some(login), Some(password)) if !login.is_empty() => Ok((login, password)),
+        _ => Err(ApiError::InvalidRequest(
+            "login and password are required".into(),
+        )),
+    }
+}
