@@ -17,6 +17,7 @@ use crate::http::auth::{Authenticator, JwtSetupError};
 use crate::http::encode;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::select::Select;
+use crate::language::{self, Language, Resource, ResourceFileError};
 use crate::password::{self, PasswordError};
 use crate::secret::{self, SecretHash};
 use crate::store::{self, Application, NewServiceUser, Store, StoreError, TokenKind};
@@ -58,6 +59,9 @@ pub enum Command {
     /// Register applications and their SO-AppToken.
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the texts that [SR_NAME] references in messages are replaced with.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +234,20 @@ pub enum AppCommand {
     Remove { name: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Set one text: NAME (such as SR_PRESENCE_OUT_OF_OFFICE), language (ISO code), text.
+    Set {
+        name: String,
+        language: String,
+        text: String,
+    },
+    /// List the texts, of one language or all.
+    List { language: Option<String> },
+    /// Load texts from a CSV (name,language,text) or JSON ([{"name","language","text"}]) file.
+    Import { file: std::path::PathBuf },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -250,6 +268,15 @@ pub enum CliError {
     UnknownTicket { login: String },
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    #[error("'{0}' is not a supported language; use one of {langs}", langs = Language::ALL.map(Language::iso).join(", "))]
+    UnknownLanguage(String),
+    #[error("'{0}' is not a resource name: SR_ followed by capital letters, digits and _")]
+    BadResourceName(String),
+    #[error("{file}: {source}")]
+    ResourceFile {
+        file: String,
+        source: ResourceFileError,
+    },
     #[error("{context}: {source}")]
     Io {
         context: &'static str,
@@ -273,6 +300,7 @@ impl Cli {
             Command::Ticket(command) => ticket(&store, command).await?,
             Command::Token(command) => token(&store, command).await?,
             Command::App(command) => app(&store, command).await?,
+            Command::Resource(command) => resource(&store, command).await?,
         }
         Ok(())
     }
@@ -515,6 +543,68 @@ async fn app(store: &Store, command: AppCommand) -> Result<(), CliError> {
         AppCommand::Remove { name } => {
             store.remove_application(&name).await?;
             println!("removed {name}");
+        }
+    }
+    Ok(())
+}
+
+fn parse_language(code: &str) -> Result<Language, CliError> {
+    Language::from_tag(code).ok_or_else(|| CliError::UnknownLanguage(code.to_owned()))
+}
+
+async fn resource(store: &Store, command: ResourceCommand) -> Result<(), CliError> {
+    match command {
+        ResourceCommand::Set {
+            name,
+            language,
+            text,
+        } => {
+            if !language::is_resource_name(&name) {
+                return Err(CliError::BadResourceName(name));
+            }
+            let language = parse_language(&language)?;
+            store
+                .import_resources(vec![Resource {
+                    name: name.clone(),
+                    language,
+                    text,
+                }])
+                .await?;
+            println!("set {name} in {language}");
+        }
+        ResourceCommand::List { language } => {
+            let language = language.as_deref().map(parse_language).transpose()?;
+            for resource in store.list_resources(language).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    resource.name, resource.language, resource.text
+                );
+            }
+        }
+        ResourceCommand::Import { file } => {
+            let shown = file.display().to_string();
+            let text = std::fs::read_to_string(&file).map_err(|source| CliError::Io {
+                context: "cannot read the resource file",
+                source,
+            })?;
+            let is_json = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                || text
+                    .trim_start_matches('\u{feff}')
+                    .trim_start()
+                    .starts_with('[');
+            let parsed = if is_json {
+                language::parse_resources_json(&text)
+            } else {
+                language::parse_resources_csv(&text)
+            };
+            let resources = parsed.map_err(|source| CliError::ResourceFile {
+                file: shown.clone(),
+                source,
+            })?;
+            let count = store.import_resources(resources).await?;
+            println!("imported {count} text(s) from {shown}");
         }
     }
     Ok(())

@@ -7,6 +7,9 @@ pub(crate) struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+    /// Whether applying it also loads the starter resources (once, so an operator's later
+    /// edits and deletions stay).
+    pub loads_starter_resources: bool,
 }
 
 pub(crate) const SQLITE: &[Migration] = &[
@@ -14,11 +17,19 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 1,
         name: "service_users",
         sql: include_str!("../../migrations/sqlite/0001_service_users.sql"),
+        loads_starter_resources: false,
     },
     Migration {
         version: 2,
         name: "tokens_applications_login_failures",
         sql: include_str!("../../migrations/sqlite/0002_tokens_applications_login_failures.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 3,
+        name: "resources",
+        sql: include_str!("../../migrations/sqlite/0003_resources.sql"),
+        loads_starter_resources: true,
     },
 ];
 

@@ -7,6 +7,7 @@ mod migrations;
 mod sqlite;
 
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::language::{Language, Resource};
 use crate::secret::SecretHash;
 
 pub use migrations::{AppliedMigration, MigrationReport};
@@ -364,6 +365,45 @@ impl Store {
                     .blocking(move |s| s.clear_login_failures(&login))
                     .await
             }
+        }
+    }
+}
+
+impl Store {
+    /// Stores resource texts, replacing those already there; says how many.
+    pub async fn import_resources(&self, resources: Vec<Resource>) -> Result<usize, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.import_resources(&resources))
+                    .await
+            }
+        }
+    }
+
+    /// Every resource text, or those of one language, by name.
+    pub async fn list_resources(
+        &self,
+        language: Option<Language>,
+    ) -> Result<Vec<Resource>, StoreError> {
+        match self {
+            Self::Sqlite(s) => {
+                s.clone()
+                    .blocking(move |s| s.list_resources(language))
+                    .await
+            }
+        }
+    }
+
+    /// The texts of the named resources in `language` and in English (the fallback): what one
+    /// message's references need.
+    pub async fn resources(
+        &self,
+        names: &[String],
+        language: Language,
+    ) -> Result<Vec<Resource>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.resources(names, language),
         }
     }
 }

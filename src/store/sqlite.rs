@@ -12,6 +12,7 @@ use super::{
     message_from_column, status_from_column,
 };
 use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::language::{self, Language, Resource};
 use crate::secret::SecretHash;
 
 /// How long a statement waits for another process's write lock (the CLI beside a running
@@ -167,6 +168,9 @@ impl SqliteStore {
             let mut applied = Vec::new();
             for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
                 tx.execute_batch(m.sql)?;
+                if m.loads_starter_resources {
+                    upsert_resources(&tx, &language::starter_resources())?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migration (version, name, applied_at) VALUES (?1, ?2, ?3)",
                     params![m.version, m.name, unix_millis()],
@@ -541,6 +545,98 @@ impl SqliteStore {
             Ok(())
         })
     }
+}
+
+impl SqliteStore {
+    pub(super) fn import_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let count = upsert_resources(&tx, resources)?;
+            tx.commit()?;
+            Ok(count)
+        })
+    }
+
+    pub(super) fn list_resources(
+        &self,
+        language: Option<Language>,
+    ) -> Result<Vec<Resource>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT name, language, text FROM resource
+                 WHERE ?1 IS NULL OR language = ?1 ORDER BY name, language",
+            )?;
+            let rows = statement.query_map([language.map(Language::iso)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (name, code, text) = row?;
+                resource_from_row(name, &code, text)
+            })
+            .collect()
+        })
+    }
+
+    pub(super) fn resources(
+        &self,
+        names: &[String],
+        language: Language,
+    ) -> Result<Vec<Resource>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT name, language, text FROM resource
+                 WHERE name = ?1 AND language IN (?2, 'en')",
+            )?;
+            let mut found = Vec::new();
+            for name in names {
+                let rows = statement.query_map(params![name, language.iso()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (name, code, text) = row?;
+                    found.push(resource_from_row(name, &code, text)?);
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// Inserts resources, replacing texts already there; says how many.
+fn upsert_resources(
+    tx: &rusqlite::Transaction<'_>,
+    resources: &[Resource],
+) -> Result<usize, StoreError> {
+    let mut statement = tx.prepare(
+        "INSERT INTO resource (name, language, text) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name, language) DO UPDATE SET text = excluded.text",
+    )?;
+    for resource in resources {
+        statement.execute(params![
+            resource.name,
+            resource.language.iso(),
+            resource.text
+        ])?;
+    }
+    Ok(resources.len())
+}
+
+fn resource_from_row(name: String, code: &str, text: String) -> Result<Resource, StoreError> {
+    let language = Language::from_tag(code)
+        .ok_or_else(|| StoreError::Corrupt(format!("resource language {code:?}")))?;
+    Ok(Resource {
+        name,
+        language,
+        text,
+    })
 }
 
 fn credentials_row(

@@ -372,3 +372,98 @@ async fn tickets_tokens_and_applications_from_the_command_line() {
     );
     assert!(error(&cli.run(&["app", "remove", "Partner"])).contains("no application is named"));
 }
+
+#[tokio::test]
+async fn resources_are_set_listed_and_imported() {
+    let cli = Cli::new();
+    stdout(&cli.run(&["migrate"]));
+    let starter = stdout(&cli.run(&["resource", "list", "nb"]));
+    assert!(
+        starter.contains("SR_PRESENCE_OUT_OF_OFFICE\tnb\tIkke på kontoret\n"),
+        "{starter}"
+    );
+    assert_eq!(
+        stdout(&cli.run(&[
+            "resource",
+            "set",
+            "SR_PRESENCE_OUT_OF_OFFICE",
+            "nb",
+            "Borte"
+        ])),
+        "set SR_PRESENCE_OUT_OF_OFFICE in nb\n"
+    );
+    assert!(
+        stdout(&cli.run(&["resource", "list", "nb"]))
+            .contains("SR_PRESENCE_OUT_OF_OFFICE\tnb\tBorte\n")
+    );
+    assert!(
+        error(&cli.run(&["resource", "set", "SR_X", "tlh", "x"]))
+            .contains("not a supported language")
+    );
+    assert!(
+        error(&cli.run(&["resource", "set", "lowercase", "en", "x"]))
+            .contains("not a resource name")
+    );
+
+    let csv = cli.dir.path().join("texts.csv");
+    std::fs::write(&csv, "name,language,text\nSR_GONE_FISHING,en,Gone fishing\nSR_GONE_FISHING,nb,Dratt på fisketur\n").unwrap();
+    assert_eq!(
+        stdout(&cli.run(&["resource", "import", csv.to_str().unwrap()])),
+        format!("imported 2 text(s) from {}\n", csv.display())
+    );
+    let json = cli.dir.path().join("texts.json");
+    std::fs::write(
+        &json,
+        r#"[{"name":"SR_GONE_FISHING","language":"sv","text":"Ute och fiskar"}]"#,
+    )
+    .unwrap();
+    stdout(&cli.run(&["resource", "import", json.to_str().unwrap()]));
+    let bad = cli.dir.path().join("bad.csv");
+    std::fs::write(&bad, "name,language,text\nSR_OK,en,Fine\nSR_BAD,xx,Nope\n").unwrap();
+    let message = error(&cli.run(&["resource", "import", bad.to_str().unwrap()]));
+    assert!(message.contains("line 3"), "{message}");
+    assert!(
+        !stdout(&cli.run(&["resource", "list"])).contains("SR_OK"),
+        "a failed import changes nothing"
+    );
+
+    stdout(&cli.run_with_stdin(
+        &[
+            "user",
+            "add",
+            "anna",
+            "--associate-id",
+            "7",
+            "--password-stdin",
+        ],
+        "pw\n",
+    ));
+    stdout(&cli.run(&[
+        "status",
+        "set",
+        "7",
+        "StatusNotAvailable",
+        "--message",
+        "[SR_GONE_FISHING]",
+    ]));
+    let app = spawn_app_with(TestSettings {
+        database_url: Some(cli.database_url()),
+        ..TestSettings::default()
+    })
+    .await;
+    for (language, text) in [
+        ("nb", "Dratt på fisketur"),
+        ("sv", "Ute och fiskar"),
+        ("de", "Gone fishing"),
+    ] {
+        let response = app
+            .send(
+                Request::post(GET)
+                    .basic(("anna", "pw"))
+                    .header("SO-Language", language)
+                    .json(r#"{"AssociateId":7}"#),
+            )
+            .await;
+        assert_eq!(response.json()["Message"], text, "{language}");
+    }
+}

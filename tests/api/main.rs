@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod errors;
 mod formats;
+mod language;
 mod permissions;
 mod process;
 mod sample;

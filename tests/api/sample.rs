@@ -23,6 +23,7 @@ async fn the_reference_page_sample_gets_the_sample_response() {
     insta::assert_snapshot!(response.wire(), @r#"
     HTTP/1.1 200
     content-type: application/json; charset=utf-8
+    content-language: sv
     content-length: 41
 
     {"Status":"StatusDeleted","Message":"ut"}

@@ -1,9 +1,11 @@
 //! The User agent's presence operations: `POST /api/v1/Agents/User/GetUserPresenceStatus` and
 //! `POST /api/v1/Agents/User/SetUserPresenceStatus`.
 
+use std::borrow::Cow;
+
 use axum::extract::State;
 use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LANGUAGE, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
@@ -13,6 +15,7 @@ use crate::http::auth::Caller;
 use crate::http::body::{GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, WireBody};
 use crate::http::encode;
 use crate::http::error::ApiError;
+use crate::http::language::{self, RequestLanguage};
 use crate::http::negotiate::ResponseFormat;
 use crate::http::select::Select;
 
@@ -23,13 +26,14 @@ pub const SET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/setuserpresences
 pub async fn get_user_presence_status(
     State(state): State<AppState>,
     caller: Caller,
+    language: RequestLanguage,
     format: ResponseFormat,
     select: Select,
     WireBody(request): WireBody<GetUserPresenceStatusRequest>,
 ) -> Result<Response, ApiError> {
     caller.ensure_user_agent(state.auth().settings().installation)?;
     let presence = state.store().presence(request.associate_id).await?;
-    Ok(reply(format, select, presence.as_ref()))
+    reply(&state, format, select, language, presence.as_ref()).await
 }
 
 /// Stores an associate's presence and answers it as stored.
@@ -39,6 +43,7 @@ pub async fn get_user_presence_status(
 pub async fn set_user_presence_status(
     State(state): State<AppState>,
     caller: Caller,
+    language: RequestLanguage,
     format: ResponseFormat,
     select: Select,
     WireBody(request): WireBody<SetUserPresenceStatusRequest>,
@@ -69,17 +74,40 @@ pub async fn set_user_presence_status(
             "presence status set"
         );
     }
-    Ok(reply(format, select, stored.as_ref()))
+    // Stored exactly as given; translated, like every answer, only on the way out.
+    reply(&state, format, select, language, stored.as_ref()).await
 }
 
-fn reply(
+/// Writes the answer: `$select` first, then the message in the caller's language.
+async fn reply(
+    state: &AppState,
     format: ResponseFormat,
     select: Select,
+    language: RequestLanguage,
     presence: Option<&UserPresenceStatus>,
-) -> Response {
-    let view = presence.map(|p| select.apply(p));
+) -> Result<Response, ApiError> {
+    let mut view = presence.map(|p| select.apply(p));
+    if let (Some(target), Some(view)) = (language.language(), view.as_mut())
+        && let Some(message) = view.message.take()
+    {
+        let translated = match message {
+            Cow::Borrowed(text) => language::translate(state.store(), text, target).await?,
+            Cow::Owned(text) => Cow::Owned(
+                language::translate(state.store(), &text, target)
+                    .await?
+                    .into_owned(),
+            ),
+        };
+        view.message = Some(translated);
+    }
     let body = encode::presence(format, view.as_ref());
-    ([(CONTENT_TYPE, format.content_type())], body).into_response()
+    let mut response = ([(CONTENT_TYPE, format.content_type())], body).into_response();
+    if let Some(code) = language.choice.content_language() {
+        response
+            .headers_mut()
+            .insert(CONTENT_LANGUAGE, HeaderValue::from_static(code));
+    }
+    Ok(response)
 }
 
 /// `GET` on an operation's address describes the call and invokes nothing.
