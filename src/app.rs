@@ -15,6 +15,7 @@ use crate::config::HttpSettings;
 use crate::http::agents::user;
 use crate::http::auth::Authenticator;
 use crate::http::error::ApiError;
+use crate::http::health;
 use crate::http::login;
 use crate::http::respond::{self, ClientUri};
 use crate::store::Store;
@@ -85,7 +86,9 @@ pub fn router(state: AppState) -> Router {
         .route(
             login::LOGOUT,
             axum::routing::post(login::sign_out).fallback(method_not_allowed),
-        );
+        )
+        .route(health::LIVE, get(health::live))
+        .route(health::READY, get(health::ready));
     let base_path = &state.settings().base_path;
     let routes = if base_path.is_empty() {
         operations
@@ -116,10 +119,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let monitor = tokio::spawn(health::monitor(state.store().clone()));
     let app = router(state).map_request(case_insensitive_path);
-    axum::serve(listener, app.into_make_service())
+    let served = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    monitor.abort();
+    served
 }
 
 /// Lower-cases the path (ASP.NET routes match in any case) and drops a trailing slash; the

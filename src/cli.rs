@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 use crate::app::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{
-    self, AuthSettings, HttpSettings, Installation, JwksSource, JwtSettings, Secret,
+    self, AuthSettings, DatabaseSettings, HttpSettings, Installation, JwksSource, JwtSettings,
+    Secret,
 };
 use crate::demo;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
@@ -30,9 +31,23 @@ use crate::tickets;
     about = "SuperOffice user presence WebAPI server"
 )]
 pub struct Cli {
-    /// The database: sqlite://PATH[?synchronous=normal|full].
+    /// The database: sqlite://PATH[?synchronous=normal|full], or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require].
     #[arg(long, global = true, env = "PRESENCE_DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL)]
     pub database: String,
+
+    /// PostgreSQL connections per node.
+    #[arg(long, global = true, env = "PRESENCE_DB_POOL_SIZE", default_value_t = DatabaseSettings::default().pool_size)]
+    pub db_pool_size: usize,
+
+    /// How long PostgreSQL lets a statement run, in milliseconds.
+    #[arg(long, global = true, env = "PRESENCE_DB_STATEMENT_TIMEOUT_MS", default_value_t = millis(DatabaseSettings::default().statement_timeout))]
+    pub db_statement_timeout_ms: u64,
+
+    /// How long a request waits for a PostgreSQL connection before it is answered 503, in
+    /// milliseconds.
+    #[arg(long, global = true, env = "PRESENCE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = millis(DatabaseSettings::default().acquire_timeout))]
+    pub db_acquire_timeout_ms: u64,
 
     #[command(subcommand)]
     pub command: Command,
@@ -147,6 +162,10 @@ impl AuthArgs {
             secure_cookies: self.secure_cookies,
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn parse_base_path(value: &str) -> Result<String, String> {
@@ -286,7 +305,12 @@ pub enum CliError {
 
 impl Cli {
     pub async fn run(self) -> Result<(), CliError> {
-        let (store, report) = Store::open_and_migrate(&self.database).await?;
+        let settings = DatabaseSettings {
+            pool_size: self.db_pool_size,
+            statement_timeout: std::time::Duration::from_millis(self.db_statement_timeout_ms),
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+        };
+        let (store, report) = Store::open_and_migrate_with(&self.database, &settings).await?;
         match self.command {
             Command::Migrate => println!("{report}"),
             Command::Serve(args) => {

@@ -28,6 +28,28 @@ impl Default for HttpSettings {
     }
 }
 
+/// How the server uses its database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connections per node.
+    pub pool_size: usize,
+    /// The longest a statement may run before PostgreSQL cancels it.
+    pub statement_timeout: std::time::Duration,
+    /// The longest a request waits for a connection (including connecting) before it is
+    /// answered 503: what bounds every request while the database is unreachable.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            statement_timeout: std::time::Duration::from_secs(5),
+            acquire_timeout: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
 /// SuperOffice's two installation types.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Installation {

@@ -32,6 +32,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("The server met an unexpected error")]
     Internal,
+    /// The database cannot be reached just now; the client may retry.
+    #[error("The service is unavailable: its database cannot be reached; try again shortly")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -59,6 +63,7 @@ impl ApiError {
             Self::NotFound => "NotFoundException",
             Self::MethodNotAllowed => "MethodNotAllowedException",
             Self::Internal => "Exception",
+            Self::Unavailable => "ServiceUnavailableException",
         }
     }
 
@@ -110,7 +115,16 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(%error, "storage failed");
-        Self::Internal
+        match error {
+            // The health monitor logs the outage once; each failed request only at debug.
+            StoreError::Unavailable(reason) => {
+                tracing::debug!(%reason, "the database is unavailable");
+                Self::Unavailable
+            }
+            error => {
+                tracing::error!(%error, "storage failed");
+                Self::Internal
+            }
+        }
     }
 }

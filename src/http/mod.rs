@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod encode;
 pub mod error;
+pub mod health;
 pub mod language;
 pub mod login;
 pub mod negotiate;

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -39,6 +39,9 @@ pub async fn respond(State(state): State<AppState>, mut request: Request, next: 
             }
             ApiError::MethodNotAllowed => {
                 headers.insert(ALLOW, HeaderValue::from_static("GET, POST"));
+            }
+            ApiError::Unavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

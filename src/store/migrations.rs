@@ -12,6 +12,7 @@ pub(crate) struct Migration {
     pub loads_starter_resources: bool,
 }
 
+/// Both backends' histories have the same versions and names; only the SQL dialect differs.
 pub(crate) const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -29,6 +30,27 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 3,
         name: "resources",
         sql: include_str!("../../migrations/sqlite/0003_resources.sql"),
+        loads_starter_resources: true,
+    },
+];
+
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "service_users",
+        sql: include_str!("../../migrations/postgres/0001_service_users.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 2,
+        name: "tokens_applications_login_failures",
+        sql: include_str!("../../migrations/postgres/0002_tokens_applications_login_failures.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 3,
+        name: "resources",
+        sql: include_str!("../../migrations/postgres/0003_resources.sql"),
         loads_starter_resources: true,
     },
 ];

@@ -4,13 +4,17 @@
 //! call is a direct match.
 
 mod migrations;
+mod postgres;
 mod sqlite;
+pub mod testing;
 
+use crate::config::DatabaseSettings;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
 use crate::language::{Language, Resource};
 use crate::secret::SecretHash;
 
 pub use migrations::{AppliedMigration, MigrationReport};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Where the data lives when nothing else is configured: a file beside the working directory.
@@ -19,6 +23,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://presence.db";
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// What authentication needs to know about a login.
@@ -80,8 +85,15 @@ pub struct NewServiceUser {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL '{0}': expected sqlite://PATH[?synchronous=normal|full]")]
+    #[error(
+        "unsupported database URL '{0}': expected sqlite://PATH[?synchronous=normal|full] or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require]"
+    )]
     UnsupportedUrl(String),
+    /// The database cannot be reached or did not answer in time: worth retrying.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: String,
@@ -110,28 +122,52 @@ pub enum StoreError {
 }
 
 impl Store {
-    /// Opens (creating if need be) the database a URL names. The schema is not touched: call
-    /// [`Store::migrate`].
+    /// Opens (creating if need be) the database a URL names, with the default settings. The
+    /// schema is not touched: call [`Store::migrate`].
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &DatabaseSettings::default())
+    }
+
+    /// Opens the database a URL names: `sqlite://` or `postgres://` (`postgresql://`).
+    pub fn open_with(url: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         if let Some(location) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
             return Ok(Self::Sqlite(SqliteStore::open(location)?));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(PostgresStore::open(url, settings)?));
+        }
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
 
     /// Opens the database and brings its schema up to date: what every command does first.
     pub async fn open_and_migrate(url: &str) -> Result<(Self, MigrationReport), StoreError> {
-        let store = Self::open(url)?;
+        Self::open_and_migrate_with(url, &DatabaseSettings::default()).await
+    }
+
+    pub async fn open_and_migrate_with(
+        url: &str,
+        settings: &DatabaseSettings,
+    ) -> Result<(Self, MigrationReport), StoreError> {
+        let store = Self::open_with(url, settings)?;
         let report = store.migrate().await?;
         Ok((store, report))
+    }
+
+    /// Whether the database answers: what `/health/ready` reports.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(s) => s.ping(),
+            Self::Postgres(p) => p.ping().await,
+        }
     }
 
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         match self {
             Self::Sqlite(s) => s.clone().blocking(|s| s.migrate()).await,
+            Self::Postgres(p) => p.migrate().await,
         }
     }
 
@@ -145,6 +181,7 @@ impl Store {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
             Self::Sqlite(s) => s.presence(associate_id),
+            Self::Postgres(p) => p.presence(associate_id).await,
         }
     }
 
@@ -161,6 +198,7 @@ impl Store {
                     .blocking(move |s| s.set_presence(associate_id, &presence))
                     .await
             }
+            Self::Postgres(p) => p.set_presence(associate_id, &presence).await,
         }
     }
 
@@ -168,6 +206,7 @@ impl Store {
     pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
         match self {
             Self::Sqlite(s) => s.credentials(login),
+            Self::Postgres(p) => p.credentials(login).await,
         }
     }
 
@@ -179,12 +218,14 @@ impl Store {
     ) -> Result<Option<Credentials>, StoreError> {
         match self {
             Self::Sqlite(s) => s.credentials_of(associate_id),
+            Self::Postgres(p) => p.credentials_of(associate_id).await,
         }
     }
 
     pub async fn add_user(&self, user: NewServiceUser) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(s) => s.clone().blocking(move |s| s.add_user(&user)).await,
+            Self::Postgres(p) => p.add_user(&user).await,
         }
     }
 
@@ -200,6 +241,7 @@ impl Store {
     pub async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
         match self {
             Self::Sqlite(s) => s.clone().blocking(|s| s.list_users()).await,
+            Self::Postgres(p) => p.list_users().await,
         }
     }
 
@@ -211,6 +253,7 @@ impl Store {
                     .blocking(move |s| s.set_password(&login, &password_hash))
                     .await
             }
+            Self::Postgres(p) => p.set_password(&login, &password_hash).await,
         }
     }
 
@@ -218,6 +261,7 @@ impl Store {
         let login = login.to_owned();
         match self {
             Self::Sqlite(s) => s.clone().blocking(move |s| s.remove_user(&login)).await,
+            Self::Postgres(p) => p.remove_user(&login).await,
         }
     }
 }
@@ -238,6 +282,10 @@ impl Store {
                     .blocking(move |s| s.insert_token(kind, hash, associate_id, expires_at, now))
                     .await
             }
+            Self::Postgres(p) => {
+                p.insert_token(kind, hash, associate_id, expires_at, now)
+                    .await
+            }
         }
     }
 
@@ -251,6 +299,7 @@ impl Store {
     ) -> Result<Option<TokenOwner>, StoreError> {
         match self {
             Self::Sqlite(s) => s.find_token(kind, hash, now),
+            Self::Postgres(p) => p.find_token(kind, hash, now).await,
         }
     }
 
@@ -262,6 +311,7 @@ impl Store {
                     .blocking(move |s| s.extend_token(hash, expires_at))
                     .await
             }
+            Self::Postgres(p) => p.extend_token(hash, expires_at).await,
         }
     }
 
@@ -277,6 +327,7 @@ impl Store {
                     .blocking(move |s| s.revoke_tokens(kind, associate_id))
                     .await
             }
+            Self::Postgres(p) => p.revoke_tokens(kind, associate_id).await,
         }
     }
 
@@ -293,6 +344,7 @@ impl Store {
                     .blocking(move |s| s.revoke_token(kind, associate_id, hash))
                     .await
             }
+            Self::Postgres(p) => p.revoke_token(kind, associate_id, hash).await,
         }
     }
 
@@ -308,12 +360,14 @@ impl Store {
                     .blocking(move |s| s.add_application(&application, token_hash, now))
                     .await
             }
+            Self::Postgres(p) => p.add_application(&application, token_hash, now).await,
         }
     }
 
     pub async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
         match self {
             Self::Sqlite(s) => s.clone().blocking(|s| s.list_applications()).await,
+            Self::Postgres(p) => p.list_applications().await,
         }
     }
 
@@ -325,6 +379,7 @@ impl Store {
                     .blocking(move |s| s.remove_application(&name))
                     .await
             }
+            Self::Postgres(p) => p.remove_application(&name).await,
         }
     }
 
@@ -335,6 +390,7 @@ impl Store {
     ) -> Result<Option<Application>, StoreError> {
         match self {
             Self::Sqlite(s) => s.find_application(token_hash),
+            Self::Postgres(p) => p.find_application(token_hash).await,
         }
     }
 
@@ -346,6 +402,7 @@ impl Store {
                     .blocking(move |s| s.record_login_failure(&login, at))
                     .await
             }
+            Self::Postgres(p) => p.record_login_failure(&login, at).await,
         }
     }
 
@@ -353,6 +410,7 @@ impl Store {
     pub async fn count_login_failures(&self, login: &str, since: i64) -> Result<u32, StoreError> {
         match self {
             Self::Sqlite(s) => s.count_login_failures(login, since),
+            Self::Postgres(p) => p.count_login_failures(login, since).await,
         }
     }
 
@@ -365,6 +423,7 @@ impl Store {
                     .blocking(move |s| s.clear_login_failures(&login))
                     .await
             }
+            Self::Postgres(p) => p.clear_login_failures(&login).await,
         }
     }
 }
@@ -378,6 +437,7 @@ impl Store {
                     .blocking(move |s| s.import_resources(&resources))
                     .await
             }
+            Self::Postgres(p) => p.import_resources(&resources).await,
         }
     }
 
@@ -392,6 +452,7 @@ impl Store {
                     .blocking(move |s| s.list_resources(language))
                     .await
             }
+            Self::Postgres(p) => p.list_resources(language).await,
         }
     }
 
@@ -404,8 +465,16 @@ impl Store {
     ) -> Result<Vec<Resource>, StoreError> {
         match self {
             Self::Sqlite(s) => s.resources(names, language),
+            Self::Postgres(p) => p.resources(names, language).await,
         }
     }
+}
+
+/// Now, in Unix milliseconds, for the columns that record when something changed.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Reads a stored status number, which the schema constrains to the known ones.

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
     Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
-    message_from_column, status_from_column,
+    message_from_column, status_from_column, unix_millis,
 };
 use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::language::{self, Language, Resource};
@@ -186,6 +186,10 @@ impl SqliteStore {
                 version: known,
             })
         })
+    }
+
+    pub(super) fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 
     pub(super) fn presence(
@@ -676,10 +680,4 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     // Statements stay prepared per connection; a handful covers every hot query.
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
-}
-
-fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

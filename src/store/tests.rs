@@ -1,17 +1,64 @@
-//! Behaviour every backend must show. Each test opens a fresh database; PostgreSQL joins the
-//! list of backends when it exists.
+//! Behaviour every backend must show. Each test runs twice, as `sqlite::name` and
+//! `postgres::name`, on a fresh database each time; the PostgreSQL variants need
+//! `PRESENCE_TEST_POSTGRES_URL` and say they were skipped without it.
 
 use super::*;
+use crate::language::{Language, Resource};
+use crate::secret::SecretHash;
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite,
+    /// The server to create a database on.
+    Postgres(String),
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// Declares tests that run once per backend.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident() $body:block)*) => {
+        $(async fn $name() $body)*
+
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::BACKEND.scope(super::Backend::Sqlite, super::$name()).await
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    match crate::store::testing::postgres_admin_url() {
+                        Some(url) => {
+                            super::BACKEND.scope(super::Backend::Postgres(url), super::$name()).await
+                        }
+                        None => crate::store::testing::note_postgres_skipped(),
+                    }
+                }
+            )*
+        }
+    };
+}
 
 struct TestStore {
     store: Store,
-    /// Keeps the database file alive for the test.
+    /// Keeps a SQLite database file alive for the test.
     _dir: tempfile::TempDir,
 }
 
 async fn fresh() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let url = match BACKEND.try_with(Backend::clone).unwrap_or(Backend::Sqlite) {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("presence.db").display()),
+        Backend::Postgres(server) => testing::fresh_postgres_database(&server).await.unwrap(),
+    };
     let (store, report) = Store::open_and_migrate(&url).await.unwrap();
     assert_eq!(report.applied.len(), migrations::SQLITE.len());
     TestStore { store, _dir: dir }
@@ -34,118 +81,202 @@ fn user(associate_id: i32, login: &str) -> NewServiceUser {
     }
 }
 
-#[tokio::test]
-async fn migrating_twice_applies_nothing_the_second_time() {
-    let t = fresh().await;
-    let again = t.store.migrate().await.unwrap();
-    assert!(again.applied.is_empty());
-    assert_eq!(again.version, migrations::SQLITE.last().unwrap().version);
-}
-
-#[tokio::test]
-async fn presence_is_none_for_an_unknown_associate() {
-    let t = fresh().await;
-    assert_eq!(t.store.presence(AssociateId::new(42)).await.unwrap(), None);
-    let set = t
-        .store
-        .set_presence(
-            AssociateId::new(42),
-            presence(UserStatus::StatusNotAvailable, None),
-        )
-        .await
-        .unwrap();
-    assert_eq!(set, None);
-    assert!(t.store.list_users().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn set_then_get_returns_what_was_stored() {
-    let t = fresh().await;
-    t.store.add_user(user(7, "anna")).await.unwrap();
-    let id = AssociateId::new(7);
-    assert_eq!(
-        t.store.presence(id).await.unwrap(),
-        Some(presence(UserStatus::StatusNormal, None))
-    );
-    for wanted in [
-        presence(UserStatus::StatusNotAvailable, Some("Back at 14:00 – ø")),
-        presence(UserStatus::StatusSystem, Some("")),
-        presence(UserStatus::StatusNormal, None),
-    ] {
-        let stored = t.store.set_presence(id, wanted.clone()).await.unwrap();
-        assert_eq!(stored, Some(wanted.clone()));
-        assert_eq!(t.store.presence(id).await.unwrap(), Some(wanted));
+on_both_backends! {
+    async fn migrating_twice_applies_nothing_the_second_time() {
+        let t = fresh().await;
+        let again = t.store.migrate().await.unwrap();
+        assert!(again.applied.is_empty());
+        assert_eq!(again.version, migrations::SQLITE.last().unwrap().version);
     }
-}
 
-#[tokio::test]
-async fn logins_are_unique_in_any_case_and_associates_are_unique() {
-    let t = fresh().await;
-    t.store.add_user(user(1, "Anna")).await.unwrap();
-    assert!(matches!(
-        t.store.add_user(user(2, "ANNA")).await,
-        Err(StoreError::DuplicateLogin(login)) if login == "ANNA"
-    ));
-    assert!(matches!(
-        t.store.add_user(user(1, "bert")).await,
-        Err(StoreError::DuplicateAssociate(id)) if id == AssociateId::new(1)
-    ));
-    assert!(!t.store.add_user_if_missing(user(1, "anna")).await.unwrap());
-    assert_eq!(t.store.list_users().await.unwrap().len(), 1);
-}
+    async fn presence_is_none_for_an_unknown_associate() {
+        let t = fresh().await;
+        assert_eq!(t.store.presence(AssociateId::new(42)).await.unwrap(), None);
+        let set = t
+            .store
+            .set_presence(
+                AssociateId::new(42),
+                presence(UserStatus::StatusNotAvailable, None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(set, None);
+        assert!(t.store.list_users().await.unwrap().is_empty());
+    }
 
-#[tokio::test]
-async fn credentials_follow_password_changes_and_removal() {
-    let t = fresh().await;
-    let mut admin = user(3, "Carl");
-    admin.is_admin = true;
-    t.store.add_user(admin).await.unwrap();
-    let found = t.store.credentials("carl").await.unwrap().unwrap();
-    assert_eq!(
-        found,
-        Credentials {
-            associate_id: AssociateId::new(3),
-            password_hash: Some("$hash-of-Carl".into()),
-            is_admin: true,
-            status: UserStatus::StatusNormal,
+    async fn set_then_get_returns_what_was_stored() {
+        let t = fresh().await;
+        t.store.add_user(user(7, "anna")).await.unwrap();
+        let id = AssociateId::new(7);
+        assert_eq!(
+            t.store.presence(id).await.unwrap(),
+            Some(presence(UserStatus::StatusNormal, None))
+        );
+        for wanted in [
+            presence(UserStatus::StatusNotAvailable, Some("Back at 14:00 – ø")),
+            presence(UserStatus::StatusSystem, Some("")),
+            presence(UserStatus::StatusNormal, None),
+        ] {
+            let stored = t.store.set_presence(id, wanted.clone()).await.unwrap();
+            assert_eq!(stored, Some(wanted.clone()));
+            assert_eq!(t.store.presence(id).await.unwrap(), Some(wanted));
         }
-    );
-    t.store.set_password("CARL", "$new".into()).await.unwrap();
-    let found = t.store.credentials("Carl").await.unwrap().unwrap();
-    assert_eq!(found.password_hash.as_deref(), Some("$new"));
-    t.store.remove_user("carl").await.unwrap();
-    assert_eq!(t.store.credentials("Carl").await.unwrap(), None);
-    assert!(matches!(
-        t.store.remove_user("carl").await,
-        Err(StoreError::UnknownLogin(_))
-    ));
-    assert!(matches!(
-        t.store.set_password("carl", "$x".into()).await,
-        Err(StoreError::UnknownLogin(_))
-    ));
-}
-
-#[tokio::test]
-async fn list_users_is_ordered_by_associate() {
-    let t = fresh().await;
-    for (id, login) in [(30, "c"), (10, "a"), (20, "b")] {
-        t.store.add_user(user(id, login)).await.unwrap();
     }
-    let logins: Vec<_> = t
-        .store
-        .list_users()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.login)
-        .collect();
-    assert_eq!(logins, ["a", "b", "c"]);
+
+    async fn logins_are_unique_in_any_case_and_associates_are_unique() {
+        let t = fresh().await;
+        t.store.add_user(user(1, "Anna")).await.unwrap();
+        assert!(matches!(
+            t.store.add_user(user(2, "ANNA")).await,
+            Err(StoreError::DuplicateLogin(login)) if login == "ANNA"
+        ));
+        assert!(matches!(
+            t.store.add_user(user(1, "bert")).await,
+            Err(StoreError::DuplicateAssociate(id)) if id == AssociateId::new(1)
+        ));
+        assert!(!t.store.add_user_if_missing(user(1, "anna")).await.unwrap());
+        assert_eq!(t.store.list_users().await.unwrap().len(), 1);
+    }
+
+    async fn credentials_follow_password_changes_and_removal() {
+        let t = fresh().await;
+        let mut admin = user(3, "Carl");
+        admin.is_admin = true;
+        t.store.add_user(admin).await.unwrap();
+        let found = t.store.credentials("carl").await.unwrap().unwrap();
+        assert_eq!(
+            found,
+            Credentials {
+                associate_id: AssociateId::new(3),
+                password_hash: Some("$hash-of-Carl".into()),
+                is_admin: true,
+                status: UserStatus::StatusNormal,
+            }
+        );
+        t.store.set_password("CARL", "$new".into()).await.unwrap();
+        let found = t.store.credentials("Carl").await.unwrap().unwrap();
+        assert_eq!(found.password_hash.as_deref(), Some("$new"));
+        t.store.remove_user("carl").await.unwrap();
+        assert_eq!(t.store.credentials("Carl").await.unwrap(), None);
+        assert!(matches!(
+            t.store.remove_user("carl").await,
+            Err(StoreError::UnknownLogin(_))
+        ));
+        assert!(matches!(
+            t.store.set_password("carl", "$x".into()).await,
+            Err(StoreError::UnknownLogin(_))
+        ));
+    }
+
+    async fn list_users_is_ordered_by_associate() {
+        let t = fresh().await;
+        for (id, login) in [(30, "c"), (10, "a"), (20, "b")] {
+            t.store.add_user(user(id, login)).await.unwrap();
+        }
+        let logins: Vec<_> = t
+            .store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.login)
+            .collect();
+        assert_eq!(logins, ["a", "b", "c"]);
+    }
+
+    async fn tokens_are_found_until_they_expire_or_are_revoked() {
+        let t = fresh().await;
+        t.store.add_user(user(7, "anna")).await.unwrap();
+        let id = AssociateId::new(7);
+        let (hash, other) = (SecretHash::of("7T:a"), SecretHash::of("7T:b"));
+        t.store.insert_token(TokenKind::Ticket, hash, id, 1_000, 0).await.unwrap();
+        t.store.insert_token(TokenKind::Ticket, other, id, 1_000, 0).await.unwrap();
+        let owner = t.store.find_token(TokenKind::Ticket, hash, 999).await.unwrap().unwrap();
+        assert_eq!((owner.associate_id, owner.expires_at), (id, 1_000));
+        assert_eq!(t.store.find_token(TokenKind::AccessToken, hash, 0).await.unwrap(), None);
+        assert_eq!(t.store.find_token(TokenKind::Ticket, hash, 1_000).await.unwrap(), None);
+        t.store.extend_token(hash, 2_000).await.unwrap();
+        t.store.extend_token(hash, 1_500).await.unwrap();
+        let owner = t.store.find_token(TokenKind::Ticket, hash, 1_000).await.unwrap().unwrap();
+        assert_eq!(owner.expires_at, 2_000, "expiry only moves forward");
+        assert!(t.store.revoke_token(TokenKind::Ticket, id, hash).await.unwrap());
+        assert!(!t.store.revoke_token(TokenKind::Ticket, id, hash).await.unwrap());
+        assert_eq!(t.store.revoke_tokens(TokenKind::Ticket, id).await.unwrap(), 1);
+        // Removing the user removes its tokens.
+        t.store.insert_token(TokenKind::AccessToken, hash, id, 5_000, 0).await.unwrap();
+        t.store.remove_user("anna").await.unwrap();
+        assert_eq!(t.store.find_token(TokenKind::AccessToken, hash, 0).await.unwrap(), None);
+    }
+
+    async fn applications_are_unique_by_name_in_any_case() {
+        let t = fresh().await;
+        let app = |name: &str| Application {
+            name: name.into(),
+            is_partner: true,
+            grants_user_agent: false,
+        };
+        t.store.add_application(app("Partner"), SecretHash::of("a"), 0).await.unwrap();
+        assert!(matches!(
+            t.store.add_application(app("PARTNER"), SecretHash::of("b"), 0).await,
+            Err(StoreError::DuplicateApplication(_))
+        ));
+        assert_eq!(t.store.find_application(SecretHash::of("a")).await.unwrap(), Some(app("Partner")));
+        assert_eq!(t.store.find_application(SecretHash::of("b")).await.unwrap(), None);
+        assert_eq!(t.store.list_applications().await.unwrap(), [app("Partner")]);
+        t.store.remove_application("partner").await.unwrap();
+        assert!(matches!(
+            t.store.remove_application("partner").await,
+            Err(StoreError::UnknownApplication(_))
+        ));
+    }
+
+    async fn login_failures_are_counted_per_login_in_any_case() {
+        let t = fresh().await;
+        for at in [10, 20, 30] {
+            t.store.record_login_failure("Anna", at).await.unwrap();
+        }
+        t.store.record_login_failure("bert", 40).await.unwrap();
+        assert_eq!(t.store.count_login_failures("ANNA", 0).await.unwrap(), 3);
+        assert_eq!(t.store.count_login_failures("anna", 15).await.unwrap(), 2);
+        t.store.clear_login_failures("anna").await.unwrap();
+        assert_eq!(t.store.count_login_failures("anna", 0).await.unwrap(), 0);
+        assert_eq!(t.store.count_login_failures("bert", 0).await.unwrap(), 1);
+    }
+
+    async fn resources_come_with_the_starter_set_and_fall_back_to_english() {
+        let t = fresh().await;
+        let names = ["SR_PRESENCE_OUT_OF_OFFICE".to_owned(), "SR_MINE".to_owned()];
+        let found = t.store.resources(&names, Language::Nb).await.unwrap();
+        let mut languages: Vec<_> = found.iter().map(|r| (r.name.as_str(), r.language)).collect();
+        languages.sort_by_key(|&(name, language)| (name, language.iso()));
+        assert_eq!(
+            languages,
+            [("SR_PRESENCE_OUT_OF_OFFICE", Language::En), ("SR_PRESENCE_OUT_OF_OFFICE", Language::Nb)]
+        );
+        let mine = Resource {
+            name: "SR_MINE".into(),
+            language: Language::En,
+            text: "Mine".into(),
+        };
+        assert_eq!(t.store.import_resources(vec![mine.clone()]).await.unwrap(), 1);
+        let replaced = Resource {
+            text: "Still mine".into(),
+            ..mine
+        };
+        t.store.import_resources(vec![replaced.clone()]).await.unwrap();
+        assert_eq!(t.store.resources(&names[1..], Language::Nb).await.unwrap(), [replaced.clone()]);
+        let english = t.store.list_resources(Some(Language::En)).await.unwrap();
+        assert!(english.contains(&replaced));
+        assert!(english.iter().all(|r| r.language == Language::En));
+    }
 }
 
 #[tokio::test]
 async fn a_database_from_a_newer_program_is_refused() {
     let t = fresh().await;
-    let Store::Sqlite(sqlite) = &t.store;
+    let Store::Sqlite(sqlite) = &t.store else {
+        unreachable!("a fresh store is SQLite unless a test asks for PostgreSQL")
+    };
     sqlite
         .clone()
         .blocking(|s| {
