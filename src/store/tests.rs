@@ -264,7 +264,10 @@ on_both_backends! {
             ..mine
         };
         t.store.import_resources(vec![replaced.clone()]).await.unwrap();
-        assert_eq!(t.store.resources(&names[1..], Language::Nb).await.unwrap(), [replaced.clone()]);
+        assert_eq!(
+            t.store.resources(&names[1..], Language::Nb).await.unwrap(),
+            std::slice::from_ref(&replaced)
+        );
         let english = t.store.list_resources(Some(Language::En)).await.unwrap();
         assert!(english.contains(&replaced));
         assert!(english.iter().all(|r| r.language == Language::En));
