@@ -85,10 +85,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             login::LOGOUT,
-            axum::routing::post(login::sign_out).fallback(method_not_allowed),
+            axum::routing::post(login::sign_out).fallback(only_post),
         )
-        .route(health::LIVE, get(health::live))
-        .route(health::READY, get(health::ready));
+        .route(health::LIVE, get(health::live).fallback(only_get))
+        .route(health::READY, get(health::ready).fallback(only_get));
     let base_path = &state.settings().base_path;
     let routes = if base_path.is_empty() {
         operations
@@ -109,7 +109,15 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+    ApiError::MethodNotAllowed { allow: "GET, POST" }
+}
+
+async fn only_post() -> ApiError {
+    ApiError::MethodNotAllowed { allow: "POST" }
+}
+
+async fn only_get() -> ApiError {
+    ApiError::MethodNotAllowed { allow: "GET" }
 }
 
 /// Serves the application on a bound listener until `shutdown` completes, then stops

@@ -28,8 +28,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("There is no resource at this address")]
     NotFound,
-    #[error("This address answers only POST (to invoke) and GET (to describe)")]
-    MethodNotAllowed,
+    /// `allow` lists the methods the address does answer, as the `Allow` header says.
+    #[error("This address answers only {allow}")]
+    MethodNotAllowed { allow: &'static str },
     #[error("The server met an unexpected error")]
     Internal,
     /// The database cannot be reached just now; the client may retry.
@@ -46,7 +47,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -61,7 +62,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             Self::PayloadTooLarge { .. } => "RequestEntityTooLargeException",
             Self::NotFound => "NotFoundException",
-            Self::MethodNotAllowed => "MethodNotAllowedException",
+            Self::MethodNotAllowed { .. } => "MethodNotAllowedException",
             Self::Internal => "Exception",
             Self::Unavailable => "ServiceUnavailableException",
         }

@@ -37,8 +37,8 @@ pub async fn respond(State(state): State<AppState>, mut request: Request, next: 
                     headers.append(WWW_AUTHENTICATE, challenge.clone());
                 }
             }
-            ApiError::MethodNotAllowed => {
-                headers.insert(ALLOW, HeaderValue::from_static("GET, POST"));
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
             ApiError::Unavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
