@@ -18,6 +18,25 @@ use serde_json::json;
 
 use crate::helpers::*;
 
+both_backends!(
+    tickets_authenticate_in_any_scheme_casing,
+    wrong_malformed_expired_and_revoked_tickets_are_401,
+    a_ticket_carries_its_users_rights,
+    access_tokens_live_their_lifetime,
+    jwts_from_the_identity_provider_authenticate,
+    an_unknown_key_id_refreshes_the_key_set_at_most_once_a_minute,
+    jwks_from_a_file_and_a_custom_claim,
+    the_browser_flow_signs_in_calls_and_signs_out,
+    a_session_is_a_ticket_with_its_lifetime_and_revocation,
+    sign_in_refuses_bad_passwords_and_foreign_pages,
+    online_needs_an_application_and_closes_the_user_agent_to_partners,
+    onsite_does_not_need_application_tokens,
+    switched_off_schemes_are_refused_and_not_offered,
+    five_failures_lock_a_login_for_the_window,
+    lockout_looks_the_same_for_unknown_logins,
+    a_signed_in_user_is_not_locked_out_by_a_guesser,
+);
+
 const BODY: &str = r#"{"AssociateId":963}"#;
 
 fn get_with(authorization: &str) -> Request {
@@ -34,7 +53,6 @@ async fn ticket_for(app: &TestApp, associate_id: i32) -> String {
 
 // --- SOTicket -------------------------------------------------------------------------------
 
-#[tokio::test]
 async fn tickets_authenticate_in_any_scheme_casing() {
     let app = spawn_app().await;
     let ticket = ticket_for(&app, USER_ID).await;
@@ -49,7 +67,6 @@ async fn tickets_authenticate_in_any_scheme_casing() {
     );
 }
 
-#[tokio::test]
 async fn wrong_malformed_expired_and_revoked_tickets_are_401() {
     let app = spawn_app().await;
     let ticket = ticket_for(&app, USER_ID).await;
@@ -115,7 +132,6 @@ async fn wrong_malformed_expired_and_revoked_tickets_are_401() {
     );
 }
 
-#[tokio::test]
 async fn a_ticket_carries_its_users_rights() {
     let app = spawn_app().await;
     let ticket = ticket_for(&app, USER_ID).await;
@@ -131,7 +147,6 @@ async fn a_ticket_carries_its_users_rights() {
 
 // --- Bearer access tokens ----------------------------------------------------------------
 
-#[tokio::test]
 async fn access_tokens_live_their_lifetime() {
     let app = spawn_app().await;
     let token = tickets::issue_access_token(
@@ -286,7 +301,6 @@ fn claims(associate: serde_json::Value, expires_in: i64) -> serde_json::Value {
     })
 }
 
-#[tokio::test]
 async fn jwts_from_the_identity_provider_authenticate() {
     let rsa = generate_key(Algorithm::RS256, "rsa-1");
     let ec = generate_key(Algorithm::ES256, "ec-1");
@@ -362,7 +376,6 @@ async fn jwts_from_the_identity_provider_authenticate() {
     }
 }
 
-#[tokio::test]
 async fn an_unknown_key_id_refreshes_the_key_set_at_most_once_a_minute() {
     let first = generate_key(Algorithm::ES256, "first");
     let provider = mock_provider(vec![first.jwk.clone()]).await;
@@ -418,7 +431,6 @@ async fn an_unknown_key_id_refreshes_the_key_set_at_most_once_a_minute() {
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
 async fn jwks_from_a_file_and_a_custom_claim() {
     let key = generate_key(Algorithm::RS256, "file-key");
     let dir = tempfile::tempdir().unwrap();
@@ -512,7 +524,6 @@ impl Browser {
     }
 }
 
-#[tokio::test]
 async fn the_browser_flow_signs_in_calls_and_signs_out() {
     let app = spawn_app().await;
     let page = app.send(Request::new("GET", "/login")).await;
@@ -604,7 +615,6 @@ async fn the_browser_flow_signs_in_calls_and_signs_out() {
     assert_eq!(app.send(replay.with_xsrf(call())).await.status, 401);
 }
 
-#[tokio::test]
 async fn a_session_is_a_ticket_with_its_lifetime_and_revocation() {
     let app = spawn_app().await;
     let mut browser = Browser::default();
@@ -630,7 +640,6 @@ async fn a_session_is_a_ticket_with_its_lifetime_and_revocation() {
     );
 }
 
-#[tokio::test]
 async fn sign_in_refuses_bad_passwords_and_foreign_pages() {
     let app = spawn_app().await;
     let mut browser = Browser::default();
@@ -679,7 +688,6 @@ async fn register(app: &TestApp, name: &str, is_partner: bool, grants_user_agent
     token
 }
 
-#[tokio::test]
 async fn online_needs_an_application_and_closes_the_user_agent_to_partners() {
     let app = spawn_app_with(TestSettings {
         auth: AuthSettings {
@@ -764,7 +772,6 @@ async fn online_needs_an_application_and_closes_the_user_agent_to_partners() {
     );
 }
 
-#[tokio::test]
 async fn onsite_does_not_need_application_tokens() {
     let app = spawn_app().await;
     let partner = register(&app, "Partner", true, false).await;
@@ -779,7 +786,6 @@ async fn onsite_does_not_need_application_tokens() {
     );
 }
 
-#[tokio::test]
 async fn switched_off_schemes_are_refused_and_not_offered() {
     let no_basic = spawn_app_with(TestSettings {
         auth: AuthSettings {
@@ -844,7 +850,6 @@ async fn switched_off_schemes_are_refused_and_not_offered() {
 
 // --- Password guessing ---------------------------------------------------------------------
 
-#[tokio::test]
 async fn five_failures_lock_a_login_for_the_window() {
     let app = spawn_app().await;
     let right = || Request::post(GET).basic(USER).json(BODY);
@@ -889,7 +894,6 @@ async fn five_failures_lock_a_login_for_the_window() {
     assert_eq!(restarted.send(right()).await.status, 200);
 }
 
-#[tokio::test]
 async fn lockout_looks_the_same_for_unknown_logins() {
     let app = spawn_app().await;
     let mut statuses = Vec::new();
@@ -912,7 +916,6 @@ async fn lockout_looks_the_same_for_unknown_logins() {
     assert_eq!(statuses, known);
 }
 
-#[tokio::test]
 async fn a_signed_in_user_is_not_locked_out_by_a_guesser() {
     let app = spawn_app().await;
     let right = || Request::post(GET).basic(USER).json(BODY);

@@ -5,19 +5,32 @@ use std::process::{Command, Output, Stdio};
 
 use crate::helpers::*;
 
+both_backends!(
+    migrate_says_what_it_did,
+    users_are_added_listed_changed_and_removed,
+    status_is_read_and_set_as_the_wire_shows_it,
+    the_cli_and_a_running_server_share_the_database,
+    tickets_tokens_and_applications_from_the_command_line,
+    resources_are_set_listed_and_imported,
+);
+
+/// Runs commands on a fresh database of the test's backend.
 struct Cli {
+    database: TestDatabase,
+    /// For the files a test writes (imports).
     dir: tempfile::TempDir,
 }
 
 impl Cli {
-    fn new() -> Self {
+    async fn new() -> Self {
         Self {
+            database: fresh_database().await,
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
     fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("presence.db").display())
+        self.database.url.clone()
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -65,9 +78,8 @@ fn error(output: &Output) -> String {
     stderr
 }
 
-#[test]
-fn migrate_says_what_it_did() {
-    let cli = Cli::new();
+async fn migrate_says_what_it_did() {
+    let cli = Cli::new().await;
     let first = stdout(&cli.run(&["migrate"]));
     let lines: Vec<&str> = first.lines().collect();
     let applied = lines.len() - 1;
@@ -84,9 +96,8 @@ fn migrate_says_what_it_did() {
     );
 }
 
-#[test]
-fn users_are_added_listed_changed_and_removed() {
-    let cli = Cli::new();
+async fn users_are_added_listed_changed_and_removed() {
+    let cli = Cli::new().await;
     assert_eq!(
         stdout(&cli.run_with_stdin(
             &[
@@ -183,9 +194,8 @@ fn users_are_added_listed_changed_and_removed() {
     );
 }
 
-#[test]
-fn status_is_read_and_set_as_the_wire_shows_it() {
-    let cli = Cli::new();
+async fn status_is_read_and_set_as_the_wire_shows_it() {
+    let cli = Cli::new().await;
     stdout(&cli.run_with_stdin(
         &[
             "user",
@@ -226,10 +236,11 @@ fn status_is_read_and_set_as_the_wire_shows_it() {
     );
 }
 
+/// SQLite only: its subject is a file that is not a database.
 #[test]
 fn an_unreadable_database_is_a_one_line_error() {
-    let cli = Cli::new();
-    let path = cli.dir.path().join("notes.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
     std::fs::write(
         &path,
         "plain text, long enough to fill a database header and then some more",
@@ -255,7 +266,6 @@ fn an_unreadable_database_is_a_one_line_error() {
     assert!(error(&output).contains("unsupported database URL"));
 }
 
-#[tokio::test]
 async fn the_cli_and_a_running_server_share_the_database() {
     let app = spawn_app().await;
     let output = Command::new(presence_binary())
@@ -281,9 +291,8 @@ async fn the_cli_and_a_running_server_share_the_database() {
     );
 }
 
-#[tokio::test]
 async fn tickets_tokens_and_applications_from_the_command_line() {
-    let cli = Cli::new();
+    let cli = Cli::new().await;
     stdout(&cli.run_with_stdin(
         &[
             "user",
@@ -373,9 +382,8 @@ async fn tickets_tokens_and_applications_from_the_command_line() {
     assert!(error(&cli.run(&["app", "remove", "Partner"])).contains("no application is named"));
 }
 
-#[tokio::test]
 async fn resources_are_set_listed_and_imported() {
-    let cli = Cli::new();
+    let cli = Cli::new().await;
     stdout(&cli.run(&["migrate"]));
     let starter = stdout(&cli.run(&["resource", "list", "nb"]));
     assert!(

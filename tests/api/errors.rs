@@ -5,10 +5,21 @@ use presence::config::HttpSettings;
 
 use crate::helpers::*;
 
+both_backends!(
+    bad_bodies_are_400_naming_the_member,
+    error_bytes_in_json_and_xml,
+    missing_or_bad_credentials_are_401_with_a_challenge,
+    authentication_comes_before_the_body,
+    unsupported_content_types_and_charsets_are_415,
+    bodies_over_the_limit_are_413,
+    unknown_addresses_and_methods_answer_in_the_error_shape,
+    xml_entity_expansion_is_refused_and_the_server_stays_healthy,
+    arbitrary_bodies_get_400_or_415_and_never_break_the_server,
+);
+
 const SAMPLE_SET: &str =
     r#"{"AssociateId":963,"UserPresenceStatus":{"Status":"StatusNormal","Message":null}}"#;
 
-#[tokio::test]
 async fn bad_bodies_are_400_naming_the_member() {
     let app = spawn_app().await;
     let long_message = format!(
@@ -69,7 +80,6 @@ async fn bad_bodies_are_400_naming_the_member() {
     );
 }
 
-#[tokio::test]
 async fn error_bytes_in_json_and_xml() {
     let app = spawn_app().await;
     let json = app
@@ -130,7 +140,6 @@ async fn error_bytes_in_json_and_xml() {
     "#);
 }
 
-#[tokio::test]
 async fn missing_or_bad_credentials_are_401_with_a_challenge() {
     let app = spawn_app().await;
     add_user(&app.store, 50, "gone", "gone-secret", false).await;
@@ -211,7 +220,6 @@ async fn missing_or_bad_credentials_are_401_with_a_challenge() {
     assert_eq!(response.status, 200);
 }
 
-#[tokio::test]
 async fn authentication_comes_before_the_body() {
     let app = spawn_app().await;
     let response = app
@@ -220,7 +228,6 @@ async fn authentication_comes_before_the_body() {
     assert_eq!(response.status, 401);
 }
 
-#[tokio::test]
 async fn unsupported_content_types_and_charsets_are_415() {
     let app = spawn_app().await;
     for content_type in [
@@ -251,7 +258,6 @@ async fn unsupported_content_types_and_charsets_are_415() {
     assert_eq!(declared.status, 415);
 }
 
-#[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     let app = spawn_app_with(TestSettings {
         http: HttpSettings {
@@ -288,7 +294,6 @@ async fn bodies_over_the_limit_are_413() {
     assert_eq!(small.status, 200);
 }
 
-#[tokio::test]
 async fn unknown_addresses_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     let missing = app
@@ -306,7 +311,6 @@ async fn unknown_addresses_and_methods_answer_in_the_error_shape() {
     assert_eq!(method.json()["ErrorSource"], GET);
 }
 
-#[tokio::test]
 async fn xml_entity_expansion_is_refused_and_the_server_stays_healthy() {
     let app = spawn_app().await;
     let mut entities = String::from(r#"<!ENTITY lol0 "lol">"#);
@@ -349,7 +353,6 @@ async fn xml_entity_expansion_is_refused_and_the_server_stays_healthy() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
-#[tokio::test]
 async fn arbitrary_bodies_get_400_or_415_and_never_break_the_server() {
     let app = spawn_app().await;
     // A fixed, varied set of hostile bodies (the property tests cover arbitrary bytes in the

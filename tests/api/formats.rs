@@ -2,7 +2,15 @@
 
 use crate::helpers::*;
 
-#[tokio::test]
+both_backends!(
+    every_consumed_content_type_is_read,
+    set_reads_every_format,
+    every_produced_type_is_written,
+    xml_response_bytes,
+    select_nulls_the_members_not_selected,
+    headers_of_later_features_are_accepted_and_ignored,
+);
+
 async fn every_consumed_content_type_is_read() {
     let app = spawn_app().await;
     let json = r#"{"AssociateId":963}"#;
@@ -35,7 +43,6 @@ async fn every_consumed_content_type_is_read() {
     assert_eq!(no_content_type.status, 200);
 }
 
-#[tokio::test]
 async fn set_reads_every_format() {
     let app = spawn_app().await;
     let cases = [
@@ -76,7 +83,6 @@ async fn set_reads_every_format() {
     }
 }
 
-#[tokio::test]
 async fn every_produced_type_is_written() {
     let app = spawn_app().await;
     let json = r#"{"Status":"StatusDeleted","Message":"ut"}"#;
@@ -125,7 +131,6 @@ async fn every_produced_type_is_written() {
     }
 }
 
-#[tokio::test]
 async fn xml_response_bytes() {
     let app = spawn_app().await;
     let response = app
@@ -160,7 +165,6 @@ async fn xml_response_bytes() {
     "#);
 }
 
-#[tokio::test]
 async fn select_nulls_the_members_not_selected() {
     let app = spawn_app().await;
     let cases = [
@@ -221,7 +225,6 @@ async fn select_nulls_the_members_not_selected() {
     );
 }
 
-#[tokio::test]
 async fn headers_of_later_features_are_accepted_and_ignored() {
     let app = spawn_app().await;
     let response = app

@@ -1,8 +1,12 @@
 //! One way to start the real server (`spawn_app`), on 127.0.0.1:0 with a fresh database each,
-//! and a small HTTP/1.1 client that shows the bytes on the wire exactly.
+//! on the backend the test runs on (`both_backends!`), and a small HTTP/1.1 client that shows
+//! the bytes on the wire exactly.
 
+use std::future::Future;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Once;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,6 +33,159 @@ pub const SAMPLE_ID: i32 = 963;
 
 pub const GET: &str = "/api/v1/Agents/User/GetUserPresenceStatus";
 pub const SET: &str = "/api/v1/Agents/User/SetUserPresenceStatus";
+
+/// Where `postgres::` tests find a PostgreSQL server: the URL of a database that may create
+/// others (`scripts/test-postgres.sh start` prints one). Without it they are skipped.
+pub const POSTGRES_URL_VARIABLE: &str = "PRESENCE_TEST_POSTGRES_URL";
+
+/// Defines `sqlite::NAME` and `postgres::NAME` tests for each named `async fn NAME()` of the
+/// module, which run it with the database of `spawn_app` and `fresh_database` on that backend.
+/// A test missing from the list does not run (and is reported as dead code).
+macro_rules! both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    crate::helpers::run_on(crate::helpers::Backend::Sqlite, super::$test());
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    match crate::helpers::Backend::postgres() {
+                        Some(backend) => crate::helpers::run_on(backend, super::$test()),
+                        None => crate::helpers::skip_postgres(),
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// The database behind a test's servers and commands.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// A file in a temporary folder.
+    Sqlite,
+    /// A new database on this server, created through the one this URL names.
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// PostgreSQL, when [`POSTGRES_URL_VARIABLE`] names a server.
+    pub fn postgres() -> Option<Self> {
+        std::env::var(POSTGRES_URL_VARIABLE)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .map(|admin_url| Self::Postgres { admin_url })
+    }
+
+    /// The one a test runs on: SQLite unless `both_backends!` says otherwise.
+    pub fn current() -> Self {
+        BACKEND.try_with(Backend::clone).unwrap_or(Backend::Sqlite)
+    }
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// Runs a test with `backend` as the current one, as `#[tokio::test]` would run it.
+pub fn run_on(backend: Backend, test: impl Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // Both variants of a test reach the same inline snapshots, which insta takes for a loop
+    // when they run in one process (`cargo test`) unless told otherwise. Each variant's value
+    // is still compared with the snapshot.
+    insta::allow_duplicates! {
+        runtime.block_on(BACKEND.scope(backend, test))
+    }
+}
+
+/// A PostgreSQL variant without a server passes, saying why. libtest captures `eprintln!`, so
+/// the notice goes to standard error directly, once per test process.
+pub fn skip_postgres() {
+    static NOTICE: Once = Once::new();
+    NOTICE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the PostgreSQL variants of these tests; set {POSTGRES_URL_VARIABLE} to run \
+             them (scripts/test-postgres.sh start prints a URL)"
+        );
+    });
+}
+
+/// A fresh, empty database on the current backend. Nothing is created in it yet: the server or
+/// command that opens it brings its schema up to date.
+pub struct TestDatabase {
+    pub url: String,
+    /// The SQLite file's folder, removed when the test ends. PostgreSQL databases are left to
+    /// the throwaway cluster.
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_database() -> TestDatabase {
+    match Backend::current() {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            TestDatabase {
+                url: format!("sqlite://{}", dir.path().join("presence.db").display()),
+                _dir: Some(dir),
+            }
+        }
+        Backend::Postgres { admin_url } => TestDatabase {
+            url: create_postgres_database(&admin_url).await,
+            _dir: None,
+        },
+    }
+}
+
+/// Creates `presence_test_<random>` on the server `admin_url` names and returns its URL.
+async fn create_postgres_database(admin_url: &str) -> String {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("random bytes");
+    let name: String = random
+        .iter()
+        .fold("presence_test_".into(), |mut name, byte| {
+            name.push_str(&format!("{byte:02x}"));
+            name
+        });
+    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_VARIABLE}: {e}"));
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    drop(client);
+    let _ = connection.await;
+    with_database_name(admin_url, &name)
+}
+
+/// `admin_url` with its database name replaced: `postgres://u@h:5432/postgres?x=y` becomes
+/// `postgres://u@h:5432/NAME?x=y`.
+fn with_database_name(admin_url: &str, name: &str) -> String {
+    let (url, query) = match admin_url.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let server = match url[authority_start..].find('/') {
+        Some(slash) => &url[..authority_start + slash],
+        None => url,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
 
 /// What a test can change about the server it starts.
 #[derive(Clone, Debug)]
@@ -59,7 +216,7 @@ pub struct TestApp {
     pub clock: Clock,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -67,11 +224,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let fresh = settings.database_url.is_none();
-    let database_url = settings
-        .database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("presence.db").display()));
+    let (database_url, database) = match settings.database_url {
+        Some(url) => (url, None),
+        None => {
+            let database = fresh_database().await;
+            (database.url.clone(), Some(database))
+        }
+    };
+    let fresh = database.is_some();
     let (store, _) = Store::open_and_migrate(&database_url)
         .await
         .expect("a database");
@@ -96,7 +256,7 @@ pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
         clock: settings.clock,
         shutdown: Some(shutdown),
         server: Some(server),
-        _dir: dir,
+        _database: database,
     }
 }
 

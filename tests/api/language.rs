@@ -3,6 +3,14 @@
 
 use crate::helpers::*;
 
+both_backends!(
+    one_stored_message_reads_in_each_language,
+    set_stores_as_given_and_answers_translated,
+    translation_follows_select_and_xml,
+    resource_references_are_replaced_with_fallbacks,
+    time_zones_are_accepted_or_refused_and_cultures_never_fail,
+);
+
 const MULTI: &str = r#"US:"Out of office";NO:"Ikke til stede";SW:"Inte på kontoret""#;
 
 async fn with_message(message: &str) -> TestApp {
@@ -33,7 +41,6 @@ async fn message_in(app: &TestApp, request: Request) -> (Option<String>, serde_j
     )
 }
 
-#[tokio::test]
 async fn one_stored_message_reads_in_each_language() {
     let app = with_message(MULTI).await;
     let cases = [
@@ -72,7 +79,6 @@ async fn one_stored_message_reads_in_each_language() {
     }
 }
 
-#[tokio::test]
 async fn set_stores_as_given_and_answers_translated() {
     let app = spawn_app().await;
     let body = serde_json::json!({
@@ -94,7 +100,6 @@ async fn set_stores_as_given_and_answers_translated() {
     );
 }
 
-#[tokio::test]
 async fn translation_follows_select_and_xml() {
     let app = with_message(MULTI).await;
     let status_only = app
@@ -125,7 +130,6 @@ async fn translation_follows_select_and_xml() {
     );
 }
 
-#[tokio::test]
 async fn resource_references_are_replaced_with_fallbacks() {
     let app = with_message("[SR_PRESENCE_OUT_OF_OFFICE] – [SR_ONLY_ENGLISH] – [SR_MISSING]").await;
     app.store
@@ -167,7 +171,6 @@ async fn resource_references_are_replaced_with_fallbacks() {
     assert!(!sv.as_str().unwrap().contains("SR_"), "{sv}");
 }
 
-#[tokio::test]
 async fn time_zones_are_accepted_or_refused_and_cultures_never_fail() {
     let app = with_message(MULTI).await;
     for zone in ["UTC", "NO", "US-NY", "utc, includeTZOffset", "0"] {

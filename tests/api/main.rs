@@ -1,5 +1,8 @@
-//! The server over real HTTP: each test starts it on 127.0.0.1:0 with a fresh database.
+//! The server over real HTTP: each test starts it on 127.0.0.1:0 with a fresh database, once
+//! on SQLite (`MODULE::sqlite::TEST`) and once on PostgreSQL (`MODULE::postgres::TEST`, skipped
+//! unless `PRESENCE_TEST_POSTGRES_URL` is set).
 
+#[macro_use]
 mod helpers;
 
 mod auth;

@@ -5,13 +5,22 @@ use presence::domain::UserStatus;
 
 use crate::helpers::*;
 
+both_backends!(
+    any_user_reads_anyones_status,
+    users_set_their_own_status_to_present_or_not_present_only,
+    users_cannot_set_anyone_elses_status,
+    administrators_set_any_status_for_anyone,
+    a_deleted_user_cannot_authenticate_even_after_a_cached_sign_in,
+    a_password_change_or_removal_ends_the_cached_sign_in,
+    logins_match_in_any_case,
+);
+
 fn set_body(associate_id: i32, status: &str) -> String {
     format!(
         r#"{{"AssociateId":{associate_id},"UserPresenceStatus":{{"Status":"{status}","Message":"m"}}}}"#
     )
 }
 
-#[tokio::test]
 async fn any_user_reads_anyones_status() {
     let app = spawn_app().await;
     for id in [ADMIN_ID, USER_ID, SAMPLE_ID] {
@@ -27,7 +36,6 @@ async fn any_user_reads_anyones_status() {
     }
 }
 
-#[tokio::test]
 async fn users_set_their_own_status_to_present_or_not_present_only() {
     let app = spawn_app().await;
     for status in [
@@ -67,7 +75,6 @@ async fn users_set_their_own_status_to_present_or_not_present_only() {
     }
 }
 
-#[tokio::test]
 async fn users_cannot_set_anyone_elses_status() {
     let app = spawn_app().await;
     for id in [ADMIN_ID, SAMPLE_ID, 424242] {
@@ -86,7 +93,6 @@ async fn users_cannot_set_anyone_elses_status() {
     );
 }
 
-#[tokio::test]
 async fn administrators_set_any_status_for_anyone() {
     let app = spawn_app().await;
     for status in UserStatus::ALL {
@@ -112,7 +118,6 @@ async fn administrators_set_any_status_for_anyone() {
     assert_eq!(app.presence(5000).await, None);
 }
 
-#[tokio::test]
 async fn a_deleted_user_cannot_authenticate_even_after_a_cached_sign_in() {
     let app = spawn_app().await;
     let own = Request::post(GET).basic(USER).json(r#"{"AssociateId":2}"#);
@@ -135,7 +140,6 @@ async fn a_deleted_user_cannot_authenticate_even_after_a_cached_sign_in() {
     assert_eq!(app.send(own).await.status, 200);
 }
 
-#[tokio::test]
 async fn a_password_change_or_removal_ends_the_cached_sign_in() {
     let app = spawn_app().await;
     let old = Request::post(GET).basic(USER).json(r#"{"AssociateId":2}"#);
@@ -154,7 +158,6 @@ async fn a_password_change_or_removal_ends_the_cached_sign_in() {
     assert_eq!(app.send(new).await.status, 401);
 }
 
-#[tokio::test]
 async fn logins_match_in_any_case() {
     let app = spawn_app().await;
     let response = app

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
+both_backends!(
+    acknowledged_sets_survive_sigkill,
+    sigterm_finishes_and_exits_zero,
+    shutdown_lets_a_request_in_flight_finish,
+);
+
 /// A `presence serve` process and the address it announced.
 struct Server {
     child: Child,
@@ -58,10 +64,9 @@ fn set_request(associate_id: i32, round: usize) -> Request {
     ))
 }
 
-#[tokio::test]
 async fn acknowledged_sets_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let database = fresh_database().await;
+    let database_url = database.url.clone();
     let associates: Vec<i32> = (100..110).collect();
     {
         let (store, _) = presence::store::Store::open_and_migrate(&database_url)
@@ -109,10 +114,9 @@ async fn acknowledged_sets_survive_sigkill() {
     restarted.child.wait().unwrap();
 }
 
-#[tokio::test]
 async fn sigterm_finishes_and_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("presence.db").display());
+    let database = fresh_database().await;
+    let database_url = database.url.clone();
     let mut server = start_server(&database_url);
     let response = send_to(
         server.address,
@@ -139,7 +143,6 @@ async fn sigterm_finishes_and_exits_zero() {
     }
 }
 
-#[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;

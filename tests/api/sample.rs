@@ -4,6 +4,17 @@ use presence::config::HttpSettings;
 
 use crate::helpers::*;
 
+both_backends!(
+    the_reference_page_sample_gets_the_sample_response,
+    the_official_typescript_client_forms_work,
+    set_then_get_returns_the_new_value,
+    an_associate_with_nothing_to_return_is_null,
+    paths_match_in_any_case_and_with_a_trailing_slash,
+    a_base_path_prefixes_every_address,
+    get_describes_the_call_and_invokes_nothing,
+    requests_are_answered_on_one_keep_alive_connection,
+);
+
 /// The sample request, byte for byte as the reference page shows it.
 const SAMPLE_REQUEST: &str = "POST /api/v1/Agents/User/GetUserPresenceStatus HTTP/1.1\r\n\
     Host: localhost\r\n\
@@ -16,7 +27,6 @@ const SAMPLE_REQUEST: &str = "POST /api/v1/Agents/User/GetUserPresenceStatus HTT
     \r\n\
     {\n  \"AssociateId\": 963\n}";
 
-#[tokio::test]
 async fn the_reference_page_sample_gets_the_sample_response() {
     let app = spawn_app().await;
     let response = send_raw(app.address, SAMPLE_REQUEST.as_bytes()).await;
@@ -30,7 +40,6 @@ async fn the_reference_page_sample_gets_the_sample_response() {
     "#);
 }
 
-#[tokio::test]
 async fn the_official_typescript_client_forms_work() {
     let app = spawn_app().await;
     let response = app
@@ -58,7 +67,6 @@ async fn the_official_typescript_client_forms_work() {
     );
 }
 
-#[tokio::test]
 async fn set_then_get_returns_the_new_value() {
     let app = spawn_app().await;
     let set = app
@@ -81,7 +89,6 @@ async fn set_then_get_returns_the_new_value() {
     assert_eq!(get.text(), set.text());
 }
 
-#[tokio::test]
 async fn an_associate_with_nothing_to_return_is_null() {
     let app = spawn_app().await;
     let json = app
@@ -115,7 +122,6 @@ async fn an_associate_with_nothing_to_return_is_null() {
     "#);
 }
 
-#[tokio::test]
 async fn paths_match_in_any_case_and_with_a_trailing_slash() {
     let app = spawn_app().await;
     for path in [
@@ -134,7 +140,6 @@ async fn paths_match_in_any_case_and_with_a_trailing_slash() {
     }
 }
 
-#[tokio::test]
 async fn a_base_path_prefixes_every_address() {
     let app = spawn_app_with(TestSettings {
         http: HttpSettings {
@@ -162,7 +167,6 @@ async fn a_base_path_prefixes_every_address() {
     assert_eq!(without.status, 404);
 }
 
-#[tokio::test]
 async fn get_describes_the_call_and_invokes_nothing() {
     let app = spawn_app().await;
     for (path, wanted) in [
@@ -188,7 +192,6 @@ async fn get_describes_the_call_and_invokes_nothing() {
     );
 }
 
-#[tokio::test]
 async fn requests_are_answered_on_one_keep_alive_connection() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let app = spawn_app().await;
