@@ -17,6 +17,7 @@ use presence::demo;
 use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
 use presence::http::auth::Authenticator;
 use presence::password;
+use presence::store::testing::{self, POSTGRES_URL_VARIABLE};
 use presence::store::{NewServiceUser, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,10 +34,6 @@ pub const SAMPLE_ID: i32 = 963;
 
 pub const GET: &str = "/api/v1/Agents/User/GetUserPresenceStatus";
 pub const SET: &str = "/api/v1/Agents/User/SetUserPresenceStatus";
-
-/// Where `postgres::` tests find a PostgreSQL server: the URL of a database that may create
-/// others (`scripts/test-postgres.sh start` prints one). Without it they are skipped.
-pub const POSTGRES_URL_VARIABLE: &str = "PRESENCE_TEST_POSTGRES_URL";
 
 /// Defines `sqlite::NAME` and `postgres::NAME` tests for each named `async fn NAME()` of the
 /// module, which run it with the database of `spawn_app` and `fresh_database` on that backend.
@@ -78,10 +75,7 @@ pub enum Backend {
 impl Backend {
     /// PostgreSQL, when [`POSTGRES_URL_VARIABLE`] names a server.
     pub fn postgres() -> Option<Self> {
-        std::env::var(POSTGRES_URL_VARIABLE)
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .map(|admin_url| Self::Postgres { admin_url })
+        testing::postgres_admin_url().map(|admin_url| Self::Postgres { admin_url })
     }
 
     /// The one a test runs on: SQLite unless `both_backends!` says otherwise.
@@ -140,50 +134,11 @@ pub async fn fresh_database() -> TestDatabase {
             }
         }
         Backend::Postgres { admin_url } => TestDatabase {
-            url: create_postgres_database(&admin_url).await,
+            url: testing::fresh_postgres_database(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("no test database on {POSTGRES_URL_VARIABLE}: {e}")),
             _dir: None,
         },
-    }
-}
-
-/// Creates `presence_test_<random>` on the server `admin_url` names and returns its URL.
-async fn create_postgres_database(admin_url: &str) -> String {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).expect("random bytes");
-    let name: String = random
-        .iter()
-        .fold("presence_test_".into(), |mut name, byte| {
-            name.push_str(&format!("{byte:02x}"));
-            name
-        });
-    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_VARIABLE}: {e}"));
-    let connection = tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-    drop(client);
-    let _ = connection.await;
-    with_database_name(admin_url, &name)
-}
-
-/// `admin_url` with its database name replaced: `postgres://u@h:5432/postgres?x=y` becomes
-/// `postgres://u@h:5432/NAME?x=y`.
-fn with_database_name(admin_url: &str, name: &str) -> String {
-    let (url, query) = match admin_url.split_once('?') {
-        Some((url, query)) => (url, Some(query)),
-        None => (admin_url, None),
-    };
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let server = match url[authority_start..].find('/') {
-        Some(slash) => &url[..authority_start + slash],
-        None => url,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
     }
 }
 
