@@ -14,9 +14,17 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
-/// Says that a PostgreSQL variant was skipped, where the test runner shows it.
+/// Says, once per process, that the PostgreSQL variants were skipped. Written to standard
+/// error directly: the test harness would swallow `eprintln!` from a passing test.
 pub fn note_postgres_skipped() {
-    eprintln!("skipped: the PostgreSQL variant of this test needs {POSTGRES_URL_VARIABLE}");
+    use std::io::Write as _;
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    NOTICE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the PostgreSQL variants of these tests; set {POSTGRES_URL_VARIABLE} to run them"
+        );
+    });
 }
 
 /// Creates an empty database on the server and returns its URL.

@@ -17,18 +17,17 @@ tokio::task_local! {
     static BACKEND: Backend;
 }
 
-/// Declares tests that run once per backend.
+/// Declares `sqlite::NAME` and `postgres::NAME` tests that run each named `async fn NAME()`
+/// on that backend. (A list of names rather than the bodies, so rustfmt still formats them.)
 macro_rules! on_both_backends {
-    ($(async fn $name:ident() $body:block)*) => {
-        $(async fn $name() $body)*
-
+    ($($name:ident),+ $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
                     super::BACKEND.scope(super::Backend::Sqlite, super::$name()).await
                 }
-            )*
+            )+
         }
 
         mod postgres {
@@ -42,26 +41,60 @@ macro_rules! on_both_backends {
                         None => crate::store::testing::note_postgres_skipped(),
                     }
                 }
-            )*
+            )+
         }
     };
 }
 
+on_both_backends!(
+    migrating_twice_applies_nothing_the_second_time,
+    presence_is_none_for_an_unknown_associate,
+    set_then_get_returns_what_was_stored,
+    logins_are_unique_in_any_case_and_associates_are_unique,
+    credentials_follow_password_changes_and_removal,
+    list_users_is_ordered_by_associate,
+    tokens_are_found_until_they_expire_or_are_revoked,
+    applications_are_unique_by_name_in_any_case,
+    login_failures_are_counted_per_login_in_any_case,
+    resources_come_with_the_starter_set_and_fall_back_to_english,
+    a_database_from_a_newer_program_is_refused,
+);
+
 struct TestStore {
     store: Store,
+    url: String,
     /// Keeps a SQLite database file alive for the test.
     _dir: tempfile::TempDir,
 }
 
 async fn fresh() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
-    let url = match BACKEND.try_with(Backend::clone).unwrap_or(Backend::Sqlite) {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("presence.db").display()),
-        Backend::Postgres(server) => testing::fresh_postgres_database(&server).await.unwrap(),
+    let (url, history) = match BACKEND.try_with(Backend::clone).unwrap_or(Backend::Sqlite) {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("presence.db").display()),
+            migrations::SQLITE,
+        ),
+        Backend::Postgres(server) => (
+            testing::fresh_postgres_database(&server).await.unwrap(),
+            migrations::POSTGRES,
+        ),
     };
     let (store, report) = Store::open_and_migrate(&url).await.unwrap();
-    assert_eq!(report.applied.len(), migrations::SQLITE.len());
-    TestStore { store, _dir: dir }
+    assert_eq!(report.applied.len(), history.len());
+    TestStore {
+        store,
+        url,
+        _dir: dir,
+    }
+}
+
+/// The newest version of the test's backend.
+fn report_version(t: &TestStore) -> i64 {
+    let history = match t.store {
+        Store::Sqlite(_) => migrations::SQLITE,
+        Store::Postgres(_) => migrations::POSTGRES,
+    };
+    history.last().unwrap().version
 }
 
 fn presence(status: UserStatus, message: Option<&str>) -> UserPresenceStatus {
@@ -81,218 +114,288 @@ fn user(associate_id: i32, login: &str) -> NewServiceUser {
     }
 }
 
-on_both_backends! {
-    async fn migrating_twice_applies_nothing_the_second_time() {
-        let t = fresh().await;
-        let again = t.store.migrate().await.unwrap();
-        assert!(again.applied.is_empty());
-        assert_eq!(again.version, migrations::SQLITE.last().unwrap().version);
-    }
+async fn migrating_twice_applies_nothing_the_second_time() {
+    let t = fresh().await;
+    let again = t.store.migrate().await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.version, report_version(&t));
+}
 
-    async fn presence_is_none_for_an_unknown_associate() {
-        let t = fresh().await;
-        assert_eq!(t.store.presence(AssociateId::new(42)).await.unwrap(), None);
-        let set = t
-            .store
-            .set_presence(
-                AssociateId::new(42),
-                presence(UserStatus::StatusNotAvailable, None),
-            )
-            .await
-            .unwrap();
-        assert_eq!(set, None);
-        assert!(t.store.list_users().await.unwrap().is_empty());
-    }
+async fn presence_is_none_for_an_unknown_associate() {
+    let t = fresh().await;
+    assert_eq!(t.store.presence(AssociateId::new(42)).await.unwrap(), None);
+    let set = t
+        .store
+        .set_presence(
+            AssociateId::new(42),
+            presence(UserStatus::StatusNotAvailable, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(set, None);
+    assert!(t.store.list_users().await.unwrap().is_empty());
+}
 
-    async fn set_then_get_returns_what_was_stored() {
-        let t = fresh().await;
-        t.store.add_user(user(7, "anna")).await.unwrap();
-        let id = AssociateId::new(7);
-        assert_eq!(
-            t.store.presence(id).await.unwrap(),
-            Some(presence(UserStatus::StatusNormal, None))
-        );
-        for wanted in [
-            presence(UserStatus::StatusNotAvailable, Some("Back at 14:00 – ø")),
-            presence(UserStatus::StatusSystem, Some("")),
-            presence(UserStatus::StatusNormal, None),
-        ] {
-            let stored = t.store.set_presence(id, wanted.clone()).await.unwrap();
-            assert_eq!(stored, Some(wanted.clone()));
-            assert_eq!(t.store.presence(id).await.unwrap(), Some(wanted));
-        }
-    }
-
-    async fn logins_are_unique_in_any_case_and_associates_are_unique() {
-        let t = fresh().await;
-        t.store.add_user(user(1, "Anna")).await.unwrap();
-        assert!(matches!(
-            t.store.add_user(user(2, "ANNA")).await,
-            Err(StoreError::DuplicateLogin(login)) if login == "ANNA"
-        ));
-        assert!(matches!(
-            t.store.add_user(user(1, "bert")).await,
-            Err(StoreError::DuplicateAssociate(id)) if id == AssociateId::new(1)
-        ));
-        assert!(!t.store.add_user_if_missing(user(1, "anna")).await.unwrap());
-        assert_eq!(t.store.list_users().await.unwrap().len(), 1);
-    }
-
-    async fn credentials_follow_password_changes_and_removal() {
-        let t = fresh().await;
-        let mut admin = user(3, "Carl");
-        admin.is_admin = true;
-        t.store.add_user(admin).await.unwrap();
-        let found = t.store.credentials("carl").await.unwrap().unwrap();
-        assert_eq!(
-            found,
-            Credentials {
-                associate_id: AssociateId::new(3),
-                password_hash: Some("$hash-of-Carl".into()),
-                is_admin: true,
-                status: UserStatus::StatusNormal,
-            }
-        );
-        t.store.set_password("CARL", "$new".into()).await.unwrap();
-        let found = t.store.credentials("Carl").await.unwrap().unwrap();
-        assert_eq!(found.password_hash.as_deref(), Some("$new"));
-        t.store.remove_user("carl").await.unwrap();
-        assert_eq!(t.store.credentials("Carl").await.unwrap(), None);
-        assert!(matches!(
-            t.store.remove_user("carl").await,
-            Err(StoreError::UnknownLogin(_))
-        ));
-        assert!(matches!(
-            t.store.set_password("carl", "$x".into()).await,
-            Err(StoreError::UnknownLogin(_))
-        ));
-    }
-
-    async fn list_users_is_ordered_by_associate() {
-        let t = fresh().await;
-        for (id, login) in [(30, "c"), (10, "a"), (20, "b")] {
-            t.store.add_user(user(id, login)).await.unwrap();
-        }
-        let logins: Vec<_> = t
-            .store
-            .list_users()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|u| u.login)
-            .collect();
-        assert_eq!(logins, ["a", "b", "c"]);
-    }
-
-    async fn tokens_are_found_until_they_expire_or_are_revoked() {
-        let t = fresh().await;
-        t.store.add_user(user(7, "anna")).await.unwrap();
-        let id = AssociateId::new(7);
-        let (hash, other) = (SecretHash::of("7T:a"), SecretHash::of("7T:b"));
-        t.store.insert_token(TokenKind::Ticket, hash, id, 1_000, 0).await.unwrap();
-        t.store.insert_token(TokenKind::Ticket, other, id, 1_000, 0).await.unwrap();
-        let owner = t.store.find_token(TokenKind::Ticket, hash, 999).await.unwrap().unwrap();
-        assert_eq!((owner.associate_id, owner.expires_at), (id, 1_000));
-        assert_eq!(t.store.find_token(TokenKind::AccessToken, hash, 0).await.unwrap(), None);
-        assert_eq!(t.store.find_token(TokenKind::Ticket, hash, 1_000).await.unwrap(), None);
-        t.store.extend_token(hash, 2_000).await.unwrap();
-        t.store.extend_token(hash, 1_500).await.unwrap();
-        let owner = t.store.find_token(TokenKind::Ticket, hash, 1_000).await.unwrap().unwrap();
-        assert_eq!(owner.expires_at, 2_000, "expiry only moves forward");
-        assert!(t.store.revoke_token(TokenKind::Ticket, id, hash).await.unwrap());
-        assert!(!t.store.revoke_token(TokenKind::Ticket, id, hash).await.unwrap());
-        assert_eq!(t.store.revoke_tokens(TokenKind::Ticket, id).await.unwrap(), 1);
-        // Removing the user removes its tokens.
-        t.store.insert_token(TokenKind::AccessToken, hash, id, 5_000, 0).await.unwrap();
-        t.store.remove_user("anna").await.unwrap();
-        assert_eq!(t.store.find_token(TokenKind::AccessToken, hash, 0).await.unwrap(), None);
-    }
-
-    async fn applications_are_unique_by_name_in_any_case() {
-        let t = fresh().await;
-        let app = |name: &str| Application {
-            name: name.into(),
-            is_partner: true,
-            grants_user_agent: false,
-        };
-        t.store.add_application(app("Partner"), SecretHash::of("a"), 0).await.unwrap();
-        assert!(matches!(
-            t.store.add_application(app("PARTNER"), SecretHash::of("b"), 0).await,
-            Err(StoreError::DuplicateApplication(_))
-        ));
-        assert_eq!(t.store.find_application(SecretHash::of("a")).await.unwrap(), Some(app("Partner")));
-        assert_eq!(t.store.find_application(SecretHash::of("b")).await.unwrap(), None);
-        assert_eq!(t.store.list_applications().await.unwrap(), [app("Partner")]);
-        t.store.remove_application("partner").await.unwrap();
-        assert!(matches!(
-            t.store.remove_application("partner").await,
-            Err(StoreError::UnknownApplication(_))
-        ));
-    }
-
-    async fn login_failures_are_counted_per_login_in_any_case() {
-        let t = fresh().await;
-        for at in [10, 20, 30] {
-            t.store.record_login_failure("Anna", at).await.unwrap();
-        }
-        t.store.record_login_failure("bert", 40).await.unwrap();
-        assert_eq!(t.store.count_login_failures("ANNA", 0).await.unwrap(), 3);
-        assert_eq!(t.store.count_login_failures("anna", 15).await.unwrap(), 2);
-        t.store.clear_login_failures("anna").await.unwrap();
-        assert_eq!(t.store.count_login_failures("anna", 0).await.unwrap(), 0);
-        assert_eq!(t.store.count_login_failures("bert", 0).await.unwrap(), 1);
-    }
-
-    async fn resources_come_with_the_starter_set_and_fall_back_to_english() {
-        let t = fresh().await;
-        let names = ["SR_PRESENCE_OUT_OF_OFFICE".to_owned(), "SR_MINE".to_owned()];
-        let found = t.store.resources(&names, Language::Nb).await.unwrap();
-        let mut languages: Vec<_> = found.iter().map(|r| (r.name.as_str(), r.language)).collect();
-        languages.sort_by_key(|&(name, language)| (name, language.iso()));
-        assert_eq!(
-            languages,
-            [("SR_PRESENCE_OUT_OF_OFFICE", Language::En), ("SR_PRESENCE_OUT_OF_OFFICE", Language::Nb)]
-        );
-        let mine = Resource {
-            name: "SR_MINE".into(),
-            language: Language::En,
-            text: "Mine".into(),
-        };
-        assert_eq!(t.store.import_resources(vec![mine.clone()]).await.unwrap(), 1);
-        let replaced = Resource {
-            text: "Still mine".into(),
-            ..mine
-        };
-        t.store.import_resources(vec![replaced.clone()]).await.unwrap();
-        assert_eq!(
-            t.store.resources(&names[1..], Language::Nb).await.unwrap(),
-            std::slice::from_ref(&replaced)
-        );
-        let english = t.store.list_resources(Some(Language::En)).await.unwrap();
-        assert!(english.contains(&replaced));
-        assert!(english.iter().all(|r| r.language == Language::En));
+async fn set_then_get_returns_what_was_stored() {
+    let t = fresh().await;
+    t.store.add_user(user(7, "anna")).await.unwrap();
+    let id = AssociateId::new(7);
+    assert_eq!(
+        t.store.presence(id).await.unwrap(),
+        Some(presence(UserStatus::StatusNormal, None))
+    );
+    for wanted in [
+        presence(UserStatus::StatusNotAvailable, Some("Back at 14:00 – ø")),
+        presence(UserStatus::StatusSystem, Some("")),
+        presence(UserStatus::StatusNormal, None),
+    ] {
+        let stored = t.store.set_presence(id, wanted.clone()).await.unwrap();
+        assert_eq!(stored, Some(wanted.clone()));
+        assert_eq!(t.store.presence(id).await.unwrap(), Some(wanted));
     }
 }
 
-#[tokio::test]
-async fn a_database_from_a_newer_program_is_refused() {
+async fn logins_are_unique_in_any_case_and_associates_are_unique() {
     let t = fresh().await;
-    let Store::Sqlite(sqlite) = &t.store else {
-        unreachable!("a fresh store is SQLite unless a test asks for PostgreSQL")
-    };
-    sqlite
-        .clone()
-        .blocking(|s| {
-            s.write(|conn| {
-                conn.execute(
-                    "INSERT INTO schema_migration (version, name, applied_at) VALUES (999, 'future', 0)",
-                    [],
-                )?;
-                Ok(())
-            })
-        })
+    t.store.add_user(user(1, "Anna")).await.unwrap();
+    assert!(matches!(
+        t.store.add_user(user(2, "ANNA")).await,
+        Err(StoreError::DuplicateLogin(login)) if login == "ANNA"
+    ));
+    assert!(matches!(
+        t.store.add_user(user(1, "bert")).await,
+        Err(StoreError::DuplicateAssociate(id)) if id == AssociateId::new(1)
+    ));
+    assert!(!t.store.add_user_if_missing(user(1, "anna")).await.unwrap());
+    assert_eq!(t.store.list_users().await.unwrap().len(), 1);
+}
+
+async fn credentials_follow_password_changes_and_removal() {
+    let t = fresh().await;
+    let mut admin = user(3, "Carl");
+    admin.is_admin = true;
+    t.store.add_user(admin).await.unwrap();
+    let found = t.store.credentials("carl").await.unwrap().unwrap();
+    assert_eq!(
+        found,
+        Credentials {
+            associate_id: AssociateId::new(3),
+            password_hash: Some("$hash-of-Carl".into()),
+            is_admin: true,
+            status: UserStatus::StatusNormal,
+        }
+    );
+    t.store.set_password("CARL", "$new".into()).await.unwrap();
+    let found = t.store.credentials("Carl").await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$new"));
+    t.store.remove_user("carl").await.unwrap();
+    assert_eq!(t.store.credentials("Carl").await.unwrap(), None);
+    assert!(matches!(
+        t.store.remove_user("carl").await,
+        Err(StoreError::UnknownLogin(_))
+    ));
+    assert!(matches!(
+        t.store.set_password("carl", "$x".into()).await,
+        Err(StoreError::UnknownLogin(_))
+    ));
+}
+
+async fn list_users_is_ordered_by_associate() {
+    let t = fresh().await;
+    for (id, login) in [(30, "c"), (10, "a"), (20, "b")] {
+        t.store.add_user(user(id, login)).await.unwrap();
+    }
+    let logins: Vec<_> = t
+        .store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
+    assert_eq!(logins, ["a", "b", "c"]);
+}
+
+async fn tokens_are_found_until_they_expire_or_are_revoked() {
+    let t = fresh().await;
+    t.store.add_user(user(7, "anna")).await.unwrap();
+    let id = AssociateId::new(7);
+    let (hash, other) = (SecretHash::of("7T:a"), SecretHash::of("7T:b"));
+    t.store
+        .insert_token(TokenKind::Ticket, hash, id, 1_000, 0)
         .await
         .unwrap();
+    t.store
+        .insert_token(TokenKind::Ticket, other, id, 1_000, 0)
+        .await
+        .unwrap();
+    let owner = t
+        .store
+        .find_token(TokenKind::Ticket, hash, 999)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((owner.associate_id, owner.expires_at), (id, 1_000));
+    assert_eq!(
+        t.store
+            .find_token(TokenKind::AccessToken, hash, 0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        t.store
+            .find_token(TokenKind::Ticket, hash, 1_000)
+            .await
+            .unwrap(),
+        None
+    );
+    t.store.extend_token(hash, 2_000).await.unwrap();
+    t.store.extend_token(hash, 1_500).await.unwrap();
+    let owner = t
+        .store
+        .find_token(TokenKind::Ticket, hash, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.expires_at, 2_000, "expiry only moves forward");
+    assert!(
+        t.store
+            .revoke_token(TokenKind::Ticket, id, hash)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !t.store
+            .revoke_token(TokenKind::Ticket, id, hash)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        t.store.revoke_tokens(TokenKind::Ticket, id).await.unwrap(),
+        1
+    );
+    // Removing the user removes its tokens.
+    t.store
+        .insert_token(TokenKind::AccessToken, hash, id, 5_000, 0)
+        .await
+        .unwrap();
+    t.store.remove_user("anna").await.unwrap();
+    assert_eq!(
+        t.store
+            .find_token(TokenKind::AccessToken, hash, 0)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn applications_are_unique_by_name_in_any_case() {
+    let t = fresh().await;
+    let app = |name: &str| Application {
+        name: name.into(),
+        is_partner: true,
+        grants_user_agent: false,
+    };
+    t.store
+        .add_application(app("Partner"), SecretHash::of("a"), 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.store
+            .add_application(app("PARTNER"), SecretHash::of("b"), 0)
+            .await,
+        Err(StoreError::DuplicateApplication(_))
+    ));
+    assert_eq!(
+        t.store.find_application(SecretHash::of("a")).await.unwrap(),
+        Some(app("Partner"))
+    );
+    assert_eq!(
+        t.store.find_application(SecretHash::of("b")).await.unwrap(),
+        None
+    );
+    assert_eq!(t.store.list_applications().await.unwrap(), [app("Partner")]);
+    t.store.remove_application("partner").await.unwrap();
+    assert!(matches!(
+        t.store.remove_application("partner").await,
+        Err(StoreError::UnknownApplication(_))
+    ));
+}
+
+async fn login_failures_are_counted_per_login_in_any_case() {
+    let t = fresh().await;
+    for at in [10, 20, 30] {
+        t.store.record_login_failure("Anna", at).await.unwrap();
+    }
+    t.store.record_login_failure("bert", 40).await.unwrap();
+    assert_eq!(t.store.count_login_failures("ANNA", 0).await.unwrap(), 3);
+    assert_eq!(t.store.count_login_failures("anna", 15).await.unwrap(), 2);
+    t.store.clear_login_failures("anna").await.unwrap();
+    assert_eq!(t.store.count_login_failures("anna", 0).await.unwrap(), 0);
+    assert_eq!(t.store.count_login_failures("bert", 0).await.unwrap(), 1);
+}
+
+async fn resources_come_with_the_starter_set_and_fall_back_to_english() {
+    let t = fresh().await;
+    let names = ["SR_PRESENCE_OUT_OF_OFFICE".to_owned(), "SR_MINE".to_owned()];
+    let found = t.store.resources(&names, Language::Nb).await.unwrap();
+    let mut languages: Vec<_> = found
+        .iter()
+        .map(|r| (r.name.as_str(), r.language))
+        .collect();
+    languages.sort_by_key(|&(name, language)| (name, language.iso()));
+    assert_eq!(
+        languages,
+        [
+            ("SR_PRESENCE_OUT_OF_OFFICE", Language::En),
+            ("SR_PRESENCE_OUT_OF_OFFICE", Language::Nb)
+        ]
+    );
+    let mine = Resource {
+        name: "SR_MINE".into(),
+        language: Language::En,
+        text: "Mine".into(),
+    };
+    assert_eq!(
+        t.store.import_resources(vec![mine.clone()]).await.unwrap(),
+        1
+    );
+    let replaced = Resource {
+        text: "Still mine".into(),
+        ..mine
+    };
+    t.store
+        .import_resources(vec![replaced.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.resources(&names[1..], Language::Nb).await.unwrap(),
+        std::slice::from_ref(&replaced)
+    );
+    let english = t.store.list_resources(Some(Language::En)).await.unwrap();
+    assert!(english.contains(&replaced));
+    assert!(english.iter().all(|r| r.language == Language::En));
+}
+
+async fn a_database_from_a_newer_program_is_refused() {
+    let t = fresh().await;
+    let future =
+        "INSERT INTO schema_migration (version, name, applied_at) VALUES (999, 'future', 0)";
+    if let Some(path) = t.url.strip_prefix("sqlite://") {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute(future, [])
+            .unwrap();
+    } else {
+        let (client, connection) = tokio_postgres::connect(&t.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let connection = tokio::spawn(connection);
+        client.batch_execute(future).await.unwrap();
+        drop(client);
+        let _ = connection.await;
+    }
     assert!(matches!(
         t.store.migrate().await,
         Err(StoreError::SchemaTooNew { found: 999, .. })
@@ -301,7 +404,12 @@ async fn a_database_from_a_newer_program_is_refused() {
 
 #[test]
 fn unsupported_urls_are_refused() {
-    for url in ["mysql://x", "presence.db", "sqlite://x.db?journal=off"] {
+    for url in [
+        "mysql://x",
+        "presence.db",
+        "sqlite://x.db?journal=off",
+        "postgres://host:notaport/db",
+    ] {
         assert!(
             matches!(Store::open(url), Err(StoreError::UnsupportedUrl(_))),
             "{url}"

@@ -10,6 +10,7 @@ mod cli;
 mod errors;
 mod formats;
 mod language;
+mod nodes;
 mod permissions;
 mod process;
 mod sample;
