@@ -25,3 +25,5 @@ pub mod secret;
 pub mod store;
 /// Tickets and access tokens: issued, checked, slid.
 pub mod tickets;
+/// Weighted lists of content negotiation (`Accept`, `Accept-Language`).
+pub mod weighted;

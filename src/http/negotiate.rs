@@ -110,16 +110,8 @@ struct MediaRange<'a> {
 
 impl<'a> MediaRange<'a> {
     fn parse(entry: &'a str) -> Option<Self> {
-        let mut parts = entry.split(';');
-        let (kind, subtype) = parts.next()?.trim().split_once('/')?;
-        let mut quality = 1000;
-        for parameter in parts {
-            if let Some((name, value)) = parameter.split_once('=')
-                && name.trim().eq_ignore_ascii_case("q")
-            {
-                quality = parse_quality(value.trim())?;
-            }
-        }
+        let (range, quality) = crate::weighted::parse_entry(entry)?;
+        let (kind, subtype) = range.split_once('/')?;
         Some(Self {
             kind: kind.trim(),
             subtype: subtype.trim(),
@@ -135,21 +127,6 @@ impl<'a> MediaRange<'a> {
 
     fn specificity(&self) -> u8 {
         u8::from(self.kind != "*") + u8::from(self.subtype != "*")
-    }
-}
-
-/// Reads a quality value (`0` to `1` with up to three decimals) as thousandths. A malformed
-/// value drops the range, as if it were not listed.
-fn parse_quality(value: &str) -> Option<u16> {
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
-    match whole {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
     }
 }
 

@@ -74,32 +74,8 @@ fn most_preferred(list: &str) -> Option<Language> {
 
 /// One list entry: its language, if supported, and its quality in thousandths.
 fn parse_entry(entry: &str) -> Option<(Language, u16)> {
-    let mut parts = entry.split(';');
-    let language = Language::from_tag(parts.next()?.trim())?;
-    let mut quality = 1000;
-    for parameter in parts {
-        if let Some((name, value)) = parameter.split_once('=')
-            && name.trim().eq_ignore_ascii_case("q")
-        {
-            quality = parse_quality(value.trim())?;
-        }
-    }
-    Some((language, quality))
-}
-
-/// Reads a quality value (`0` to `1` with up to three decimals) as thousandths, so it orders
-/// exactly.
-fn parse_quality(value: &str) -> Option<u16> {
-    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
-    match whole {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
+    let (tag, quality) = crate::weighted::parse_entry(entry)?;
+    Some((Language::from_tag(tag)?, quality))
 }
 
 #[cfg(test)]
