@@ -139,7 +139,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(PostgresStore::open(url, settings)?));
         }
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(postgres::redact(url)))
     }
 
     /// Opens the database and brings its schema up to date: what every command does first.

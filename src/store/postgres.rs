@@ -688,7 +688,7 @@ fn unavailable(error: &tokio_postgres::Error) -> StoreError {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];
