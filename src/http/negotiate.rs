@@ -58,6 +58,21 @@ impl ResponseFormat {
     /// (`text/xml` over `text/*` over `*/*`). Ties go to the range listed first, then to the
     /// server's order. No header, or nothing acceptable, gives JSON.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(ACCEPT).iter();
+        if let (Some(only), None) = (values.next(), values.next())
+            && let Ok(value) = only.to_str()
+            && !value.contains(',')
+        {
+            // The common case, a single range: the first produced type it matches, with no
+            // list to collect and rank (this runs on every request).
+            return match MediaRange::parse(value) {
+                Some(range) if range.quality > 0 => Self::ALL
+                    .into_iter()
+                    .find(|format| range.matches(format.media_type()))
+                    .unwrap_or(Self::ApplicationJson),
+                _ => Self::ApplicationJson,
+            };
+        }
         let mut ranges = Vec::new();
         for value in headers.get_all(ACCEPT) {
             if let Ok(value) = value.to_str() {

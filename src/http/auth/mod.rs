@@ -125,7 +125,8 @@ impl Authenticator {
         self.settings.basic && self.settings.installation == Installation::Onsite
     }
 
-    #[tracing::instrument(name = "authenticate", skip_all)]
+    // At debug level the span costs nothing unless someone is looking at debug output.
+    #[tracing::instrument(name = "authenticate", level = "debug", skip_all)]
     pub async fn authenticate(
         &self,
         store: &Store,
