@@ -193,11 +193,7 @@ impl Store {
         presence: UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.set_presence(associate_id, &presence))
-                    .await
-            }
+            Self::Sqlite(s) => s.set_presence(associate_id, presence).await,
             Self::Postgres(p) => p.set_presence(associate_id, &presence).await,
         }
     }

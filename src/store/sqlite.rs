@@ -59,8 +59,26 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// SQLite admits one writer at a time; serialising writers here rather than in SQLite's
     /// busy handler keeps them fair and avoids its sleep-and-retry back-off.
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    /// Sets go to the presence writer thread, which commits every Set waiting at that moment
+    /// in one transaction (see [`write_presence_batches`]).
+    presence_writes: tokio::sync::mpsc::UnboundedSender<PresenceWrite>,
+    /// Dropped with the store, which tells the checkpoint thread to stop.
+    _checkpoints: std::sync::mpsc::Sender<()>,
 }
+
+/// A Set waiting for the presence writer.
+struct PresenceWrite {
+    associate_id: AssociateId,
+    presence: UserPresenceStatus,
+    reply: tokio::sync::oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
+}
+
+/// At most this many Sets share one commit.
+const MAX_BATCH: usize = 256;
+
+/// How often the checkpoint thread copies the write-ahead log into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl SqliteStore {
     /// Opens `PATH[?synchronous=normal|full]`, creating the file if need be.
@@ -84,12 +102,32 @@ impl SqliteStore {
         writer
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(open_error)?;
+        // Checkpoints happen on their own thread (below), not inside whichever commit crosses
+        // the threshold: a Set never waits for a checkpoint's fsync.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(open_error)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let (presence_writes, queue) = tokio::sync::mpsc::unbounded_channel();
+        let batch_writer = writer.clone();
+        std::thread::Builder::new()
+            .name("presence-writer".into())
+            .spawn(move || write_presence_batches(&batch_writer, queue))
+            .map_err(|_| StoreError::TaskFailed)?;
+        let checkpointer = open_connection(&path, synchronous).map_err(open_error)?;
+        let (checkpoints, stop) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || checkpoint_until_stopped(&checkpointer, &stop))
+            .map_err(|_| StoreError::TaskFailed)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 synchronous,
                 readers: Mutex::new(Vec::new()),
-                writer: Mutex::new(writer),
+                writer,
+                presence_writes,
+                _checkpoints: checkpoints,
             }),
         })
     }
@@ -216,25 +254,22 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn set_presence(
+    /// Stores a presence through the presence writer, answering once its commit is done.
+    pub(super) async fn set_presence(
         &self,
         associate_id: AssociateId,
-        presence: &UserPresenceStatus,
+        presence: UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
-        self.write(|conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
-                     WHERE associate_id = ?1",
-                )?
-                .execute(params![
-                    associate_id.get(),
-                    presence.status.number(),
-                    presence.message.as_deref(),
-                    unix_millis()
-                ])?;
-            Ok((changed == 1).then(|| presence.clone()))
-        })
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .presence_writes
+            .send(PresenceWrite {
+                associate_id,
+                presence,
+                reply,
+            })
+            .map_err(|_| StoreError::TaskFailed)?;
+        answer.await.map_err(|_| StoreError::TaskFailed)?
     }
 
     pub(super) fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
@@ -644,6 +679,86 @@ fn resource_from_row(name: String, code: &str, text: String) -> Result<Resource,
         language,
         text,
     })
+}
+
+/// The presence writer: takes every Set waiting, commits them in one transaction, then
+/// answers each. Under load many Sets share one commit (one WAL append, one round of locks);
+/// alone, a Set is committed at once. Each is acknowledged only after its commit, so
+/// durability is what a commit of its own would give.
+fn write_presence_batches(
+    writer: &Mutex<Connection>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<PresenceWrite>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match commit_presence_batch(&mut connection, &batch) {
+            Ok(results) => {
+                for (write, result) in batch.drain(..).zip(results) {
+                    let _ = write.reply.send(result);
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                tracing::error!(%reason, sets = batch.len(), "committing Sets failed");
+                for write in batch.drain(..) {
+                    let _ = write
+                        .reply
+                        .send(Err(StoreError::Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for a batch of Sets. A Set that fails alone (its statement) gets its own
+/// error without stopping the others; if the commit fails, none is stored.
+#[allow(clippy::type_complexity)]
+fn commit_presence_batch(
+    connection: &mut Connection,
+    batch: &[PresenceWrite],
+) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = unix_millis();
+    let results = {
+        let mut update = tx.prepare_cached(
+            "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
+             WHERE associate_id = ?1",
+        )?;
+        batch
+            .iter()
+            .map(|write| {
+                let changed = update.execute(params![
+                    write.associate_id.get(),
+                    write.presence.status.number(),
+                    write.presence.message.as_deref(),
+                    now
+                ])?;
+                Ok((changed == 1).then(|| write.presence.clone()))
+            })
+            .collect()
+    };
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Copies committed pages from the write-ahead log into the database file every
+/// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), until the store is dropped.
+fn checkpoint_until_stopped(connection: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(CHECKPOINT_INTERVAL)
+    {
+        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "checkpoint failed; will try again");
+        }
+    }
 }
 
 fn credentials_row(
