@@ -88,19 +88,12 @@ async fn reply(
     language: RequestLanguage,
     presence: Option<&UserPresenceStatus>,
 ) -> Result<Response, ApiError> {
+    // The view borrows the stored message; translation replaces it only when it changes.
     let mut view = presence.map(|p| select.apply(p));
     if let (Some(target), Some(view)) = (language.language(), view.as_mut())
-        && let Some(message) = view.message.take()
+        && let Some(Cow::Borrowed(text)) = view.message
     {
-        let translated = match message {
-            Cow::Borrowed(text) => language::translate(state.store(), text, target).await?,
-            Cow::Owned(text) => Cow::Owned(
-                language::translate(state.store(), &text, target)
-                    .await?
-                    .into_owned(),
-            ),
-        };
-        view.message = Some(translated);
+        view.message = Some(language::translate(state.store(), text, target).await?);
     }
     let body = encode::presence(format, view.as_ref());
     let mut response = ([(CONTENT_TYPE, format.content_type())], body).into_response();
