@@ -438,3 +438,56 @@ impl Response {
 pub fn presence_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_presence"))
 }
+
+/// A `presence serve` process on 127.0.0.1:0, with the address it announced in its log. It is
+/// killed when dropped, if it still runs.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub address: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `presence --database URL [GLOBAL_ARGS...] serve --listen 127.0.0.1:0 --demo`.
+    pub fn start(database_url: &str, global_args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(presence_binary())
+            .args(["--database", database_url])
+            .args(global_args)
+            .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+            .env("PRESENCE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let stderr = child.stderr.take().expect("piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server announces its address")
+                .expect("a log line");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let address = rest.split('/').next().expect("an address");
+                break address.parse().expect("a socket address");
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, address }
+    }
+
+    pub async fn send(&self, request: Request) -> Response {
+        send_to(self.address, request).await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,65 +1,13 @@
 //! Several `presence serve` nodes on one PostgreSQL database, and a database outage. These run
 //! only with PostgreSQL (`PRESENCE_TEST_POSTGRES_URL`); SQLite is one node by design.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use presence::store::testing;
 
 use crate::helpers::*;
-
-/// A `presence serve` process.
-struct Node {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Node {
-    fn start(database_url: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(presence_binary())
-            .args(["--database", database_url])
-            .args(extra)
-            .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
-            .env("PRESENCE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the node starts");
-        let address = announced_address(&mut child);
-        Self { child, address }
-    }
-
-    async fn send(&self, request: Request) -> Response {
-        send_to(self.address, request).await
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn announced_address(child: &mut Child) -> SocketAddr {
-    use std::io::{BufRead, BufReader};
-    let stderr = child.stderr.take().expect("piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the node announces its address")
-            .expect("a line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split('/').next().unwrap().parse().expect("an address");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    address
-}
 
 fn get(associate_id: i32) -> Request {
     Request::post(GET)
@@ -74,8 +22,8 @@ async fn two_nodes_share_one_database() {
     };
     let database_url = testing::fresh_postgres_database(&server).await.unwrap();
     // Started together, both migrate: the advisory lock has them take turns.
-    let one = Node::start(&database_url, &[]);
-    let two = Node::start(&database_url, &[]);
+    let one = ServerProcess::start(&database_url, &[]);
+    let two = ServerProcess::start(&database_url, &[]);
 
     // Read-your-writes across nodes: a Set answered by one is what the other reads.
     for round in 0..10 {
@@ -166,7 +114,7 @@ async fn two_nodes_share_one_database() {
         let node = if n % 2 == 0 { &one } else { &two };
         assert_eq!(node.send(carl("guess")).await.status, 401);
     }
-    let fresh_cache = Node::start(&database_url, &[]);
+    let fresh_cache = ServerProcess::start(&database_url, &[]);
     assert_eq!(
         fresh_cache.send(carl("new-secret")).await.status,
         401,
@@ -317,7 +265,7 @@ async fn an_outage_answers_503_in_bounded_time_and_recovers_by_itself() {
         return skip_postgres();
     }
     let cluster = OwnCluster::create().expect("the PostgreSQL server programs");
-    let node = Node::start(&cluster.url(), &["--db-acquire-timeout-ms", "1000"]);
+    let node = ServerProcess::start(&cluster.url(), &["--db-acquire-timeout-ms", "1000"]);
     assert_eq!(node.send(get(963)).await.status, 200);
     assert_eq!(
         node.send(Request::new("GET", "/health/ready")).await.status,

@@ -1,9 +1,7 @@
 //! The real `presence` binary as operators run it: durability across SIGKILL, and a clean stop
 //! on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::*;
@@ -14,43 +12,8 @@ both_backends!(
     shutdown_lets_a_request_in_flight_finish,
 );
 
-/// A `presence serve` process and the address it announced.
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-fn start_server(database_url: &str) -> Server {
-    let mut child = Command::new(presence_binary())
-        .args([
-            "--database",
-            database_url,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--demo",
-        ])
-        .env("PRESENCE_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server announces its address")
-            .expect("a log line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let address = rest.split('/').next().unwrap();
-            break address.parse().expect("a socket address");
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, address }
+fn start_server(database_url: &str) -> ServerProcess {
+    ServerProcess::start(database_url, &[])
 }
 
 fn set_request(associate_id: i32, round: usize) -> Request {
