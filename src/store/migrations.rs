@@ -55,6 +55,24 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
 ];
 
+/// The steps of `history` (in version order) that a database at version `current` still
+/// needs, and the version it reaches after them. A database newer than this program is refused
+/// rather than touched.
+pub(crate) fn pending(
+    history: &'static [Migration],
+    current: i64,
+) -> Result<(&'static [Migration], i64), super::StoreError> {
+    let known = history.last().map_or(0, |m| m.version);
+    if current > known {
+        return Err(super::StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    let first = history.partition_point(|m| m.version <= current);
+    Ok((&history[first..], known))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppliedMigration {
     pub version: i64,

@@ -102,15 +102,9 @@ impl PostgresStore {
             .await
             .map_err(classify)?
             .get(0);
-        let known = migrations::POSTGRES.last().map_or(0, |m| m.version);
-        if current > known {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                known,
-            });
-        }
+        let (steps, known) = migrations::pending(migrations::POSTGRES, current)?;
         let mut applied = Vec::new();
-        for m in migrations::POSTGRES.iter().filter(|m| m.version > current) {
+        for m in steps {
             tx.batch_execute(m.sql).await.map_err(classify)?;
             if m.loads_starter_resources {
                 upsert_resources(&tx, &language::starter_resources()).await?;

@@ -199,15 +199,9 @@ impl SqliteStore {
                 [],
                 |row| row.get(0),
             )?;
-            let known = migrations::SQLITE.last().map_or(0, |m| m.version);
-            if current > known {
-                return Err(StoreError::SchemaTooNew {
-                    found: current,
-                    known,
-                });
-            }
+            let (steps, known) = migrations::pending(migrations::SQLITE, current)?;
             let mut applied = Vec::new();
-            for m in migrations::SQLITE.iter().filter(|m| m.version > current) {
+            for m in steps {
                 tx.execute_batch(m.sql)?;
                 if m.loads_starter_resources {
                     upsert_resources(&tx, &language::starter_resources())?;
