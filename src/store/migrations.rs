@@ -32,6 +32,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0003_resources.sql"),
         loads_starter_resources: true,
     },
+    Migration {
+        version: 4,
+        name: "user_revisions",
+        sql: include_str!("../../migrations/sqlite/0004_user_revisions.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -52,6 +58,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "resources",
         sql: include_str!("../../migrations/postgres/0003_resources.sql"),
         loads_starter_resources: true,
+    },
+    Migration {
+        version: 4,
+        name: "user_revisions",
+        sql: include_str!("../../migrations/postgres/0004_user_revisions.sql"),
+        loads_starter_resources: false,
     },
 ];
 

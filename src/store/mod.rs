@@ -3,6 +3,7 @@
 //! An enum rather than a trait object or generics, so the HTTP code compiles once and every
 //! call is a direct match.
 
+mod cache;
 mod migrations;
 mod postgres;
 mod sqlite;

@@ -5,7 +5,9 @@
 //! turns into [`StoreError::Unavailable`] (a 503) within a known time, and the pool connects
 //! again by itself once the database is back.
 
-use std::sync::Arc;
+mod rounds;
+
+use std::sync::{Arc, RwLockReadGuard};
 
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
@@ -14,6 +16,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
+use self::rounds::Rounds;
+use super::cache::{self, ChangedUser, Changes, RemovedLogin, UserCache};
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
     Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
@@ -30,6 +34,10 @@ const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6365; // "presence"
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// Presence and credentials as of the latest round (see `store/cache.rs`). No mark: a
+    /// round is the only proof of being current.
+    users: Arc<UserCache<()>>,
+    rounds: Arc<Rounds>,
 }
 
 impl PostgresStore {
@@ -61,7 +69,13 @@ impl PostgresStore {
             .recycle_timeout(Some(settings.acquire_timeout))
             .build()
             .map_err(|e| bad_url(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            // Revision -1: nothing cached yet, so the first round only learns the current
+            // revision.
+            users: Arc::new(UserCache::new(-1)),
+            rounds: Arc::default(),
+        })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -127,20 +141,112 @@ impl PostgresStore {
         })
     }
 
+    /// From memory once a round has shown it current, unless the associate was not asked
+    /// about since it last changed.
     pub(super) async fn presence(
         &self,
         associate_id: AssociateId,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        if let Some(cached) = self.current_users().await?.presence(associate_id) {
+            return Ok(cached);
+        }
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT status, message FROM service_user WHERE associate_id = $1")
+            .prepare_cached(
+                "SELECT r.revision, u.status, u.message
+                 FROM user_revision r LEFT JOIN service_user u ON u.associate_id = $1",
+            )
             .await
             .map_err(classify)?;
         let row = client
-            .query_opt(&statement, &[&associate_id.get()])
+            .query_one(&statement, &[&associate_id.get()])
             .await
             .map_err(classify)?;
-        row.map(|row| presence_from_row(&row, 0)).transpose()
+        let presence = match row.get::<_, Option<i16>>(1) {
+            Some(_) => Some(presence_from_row(&row, 1)?),
+            None => None,
+        };
+        self.users
+            .insert_presence(associate_id, presence.clone(), row.get(0));
+        Ok(presence)
+    }
+
+    /// The cached users, after a round that began after this call.
+    async fn current_users(&self) -> Result<RwLockReadGuard<'_, cache::State<()>>, StoreError> {
+        let store = self.clone();
+        self.rounds
+            .join(move || {
+                let store = store.clone();
+                async move { store.refresh_users().await }
+            })
+            .await?;
+        Ok(self.users.entries())
+    }
+
+    /// Applies every change to Service users since the cache's revision.
+    async fn refresh_users(&self) -> Result<(), StoreError> {
+        let since = self.users.revision();
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT revision FROM user_revision")
+            .await
+            .map_err(classify)?;
+        let revision: i64 = client
+            .query_one(&statement, &[])
+            .await
+            .map_err(classify)?
+            .get(0);
+        let mut changes = Changes {
+            revision,
+            ..Changes::default()
+        };
+        // Nothing cached yet (since -1), nothing new, or a database whose revisions went back.
+        if since < 0 || revision <= since {
+            self.users.apply(changes, None);
+            return Ok(());
+        }
+        // Rows read by the statements below may be newer than `revision`: applying them is
+        // harmless, and the next round applies them again.
+        let removed = client
+            .prepare_cached(
+                "SELECT login, associate_id FROM service_user_removed WHERE revision > $1",
+            )
+            .await
+            .map_err(classify)?;
+        for row in client.query(&removed, &[&since]).await.map_err(classify)? {
+            changes.removed.push(RemovedLogin {
+                login: row.get(0),
+                associate_id: AssociateId::new(row.get(1)),
+            });
+        }
+        let changed = client
+            .prepare_cached(
+                "SELECT associate_id, login, password_hash, is_admin, status, message
+                 FROM service_user WHERE revision > $1 LIMIT $2",
+            )
+            .await
+            .map_err(classify)?;
+        let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
+        for row in client
+            .query(&changed, &[&since, &limit])
+            .await
+            .map_err(classify)?
+        {
+            let presence = presence_from_row(&row, 4)?;
+            changes.changed.push(ChangedUser {
+                login: row.get(1),
+                credentials: Credentials {
+                    associate_id: AssociateId::new(row.get(0)),
+                    password_hash: row.get(2),
+                    is_admin: row.get(3),
+                    status: presence.status,
+                },
+                presence,
+            });
+        }
+        changes.too_many = changes.changed.len() >= cache::MAX_CHANGES;
+        self.users.apply(changes, None);
+        Ok(())
     }
 
     pub(super) async fn set_presence(
@@ -171,9 +277,35 @@ impl PostgresStore {
         Ok((changed == 1).then(|| presence.clone()))
     }
 
+    /// From memory, like [`PostgresStore::presence`].
     pub(super) async fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
-        self.credentials_where("login_folded = $1", &fold(login))
+        if let Some(cached) = self.current_users().await?.credentials(login) {
+            return Ok(cached);
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT r.revision, u.associate_id, u.password_hash, u.is_admin, u.status
+                 FROM user_revision r LEFT JOIN service_user u ON u.login_folded = $1",
+            )
             .await
+            .map_err(classify)?;
+        let row = client
+            .query_one(&statement, &[&fold(login)])
+            .await
+            .map_err(classify)?;
+        let credentials = match row.get::<_, Option<i32>>(1) {
+            Some(associate_id) => Some(Credentials {
+                associate_id: AssociateId::new(associate_id),
+                password_hash: row.get(2),
+                is_admin: row.get(3),
+                status: status_from_column(i64::from(row.get::<_, i16>(4)))?,
+            }),
+            None => None,
+        };
+        self.users
+            .insert_credentials(login, credentials.clone(), row.get(0));
+        Ok(credentials)
     }
 
     pub(super) async fn credentials_of(

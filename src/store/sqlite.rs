@@ -1,11 +1,15 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
+mod wal_index;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLockReadGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use self::wal_index::{Reading, WalIndex};
+use super::cache::{self, ChangedUser, Changes, RemovedLogin, UserCache};
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
     Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
@@ -65,6 +69,14 @@ struct Inner {
     presence_writes: tokio::sync::mpsc::UnboundedSender<PresenceWrite>,
     /// Dropped with the store, which tells the checkpoint thread to stop.
     _checkpoints: std::sync::mpsc::Sender<()>,
+    /// Presence and credentials as of the last commit seen in `wal_index` (see
+    /// `store/cache.rs`).
+    users: UserCache<Reading>,
+    /// `None` when the file has no readable wal-index: then every lookup first asks the
+    /// database what changed.
+    wal_index: Option<WalIndex>,
+    /// One refresh of `users` at a time: the others wait for it rather than repeat it.
+    refreshing: Mutex<()>,
 }
 
 /// A Set waiting for the presence writer.
@@ -107,6 +119,15 @@ impl SqliteStore {
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(open_error)?;
+        // A read makes SQLite set up the wal-index, which is then mapped.
+        writer
+            .query_row("PRAGMA schema_version", [], |_| Ok(()))
+            .map_err(open_error)?;
+        let wal_index = WalIndex::open(&path)
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot watch the database for changes; every lookup will read it");
+            })
+            .ok();
         let writer = Arc::new(Mutex::new(writer));
         let (presence_writes, queue) = tokio::sync::mpsc::unbounded_channel();
         let batch_writer = writer.clone();
@@ -128,6 +149,11 @@ impl SqliteStore {
                 writer,
                 presence_writes,
                 _checkpoints: checkpoints,
+                // Revision -1: nothing cached yet, so the first refresh only learns the
+                // current revision.
+                users: UserCache::new(-1),
+                wal_index,
+                refreshing: Mutex::new(()),
             }),
         })
     }
@@ -227,25 +253,65 @@ impl SqliteStore {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 
+    /// From memory, unless the associate was not asked about since the last change.
     pub(super) fn presence(
         &self,
         associate_id: AssociateId,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
-        self.read(|conn| {
-            let row = conn
-                .prepare_cached("SELECT status, message FROM service_user WHERE associate_id = ?1")?
+        if let Some(cached) = self.current_users()?.presence(associate_id) {
+            return Ok(cached);
+        }
+        let (revision, row) = self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT r.revision, u.status, u.message
+                     FROM user_revision r LEFT JOIN service_user u ON u.associate_id = ?1",
+                )?
                 .query_row([associate_id.get()], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .optional()?;
-            row.map(|(status, message)| {
-                Ok(UserPresenceStatus {
+                    let revision = row.get::<_, i64>(0)?;
+                    let status = row.get::<_, Option<i64>>(1)?;
+                    Ok((
+                        revision,
+                        status.map(|s| (s, row.get::<_, Option<String>>(2))),
+                    ))
+                })?)
+        })?;
+        let presence = row
+            .map(|(status, message)| {
+                Ok::<_, StoreError>(UserPresenceStatus {
                     status: status_from_column(status)?,
-                    message: message_from_column(message)?,
+                    message: message_from_column(message?)?,
                 })
             })
-            .transpose()
-        })
+            .transpose()?;
+        self.inner
+            .users
+            .insert_presence(associate_id, presence.clone(), revision);
+        Ok(presence)
+    }
+
+    /// The cached users, first brought up to date if anything was committed since they last
+    /// were.
+    fn current_users(&self) -> Result<RwLockReadGuard<'_, cache::State<Reading>>, StoreError> {
+        let inner = &*self.inner;
+        let look = || inner.wal_index.as_ref().and_then(WalIndex::read);
+        if let Some(state) = inner.users.current(look()) {
+            return Ok(state);
+        }
+        let _one_at_a_time = inner
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Read before the changes are: a commit in between is then both applied and seen
+        // as a change next time, never missed.
+        let mark = look();
+        if let Some(state) = inner.users.current(mark) {
+            return Ok(state);
+        }
+        let since = inner.users.revision();
+        let changes = self.read(|conn| user_changes(conn, since))?;
+        inner.users.apply(changes, mark);
+        Ok(inner.users.entries())
     }
 
     /// Stores a presence through the presence writer, answering once its commit is done.
@@ -266,14 +332,40 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::TaskFailed)?
     }
 
+    /// From memory, like [`SqliteStore::presence`].
     pub(super) fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
-        self.read(|conn| {
-            let statement = conn.prepare_cached(
-                "SELECT associate_id, password_hash, is_admin, status
-                 FROM service_user WHERE login = ?1",
+        if let Some(cached) = self.current_users()?.credentials(login) {
+            return Ok(cached);
+        }
+        let (revision, credentials) = self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT r.revision, u.associate_id, u.password_hash, u.is_admin, u.status
+                 FROM user_revision r LEFT JOIN service_user u ON u.login = ?1",
             )?;
-            credentials_row(statement, login)
-        })
+            let (revision, row) = statement.query_row([login], |row| {
+                let revision = row.get::<_, i64>(0)?;
+                let found = row
+                    .get::<_, Option<i32>>(1)?
+                    .map(|id| Ok::<_, rusqlite::Error>((id, row.get(2)?, row.get(3)?, row.get(4)?)))
+                    .transpose()?;
+                Ok((revision, found))
+            })?;
+            let credentials = row
+                .map(|(associate_id, password_hash, is_admin, status)| {
+                    Ok::<_, StoreError>(Credentials {
+                        associate_id: AssociateId::new(associate_id),
+                        password_hash,
+                        is_admin,
+                        status: status_from_column(status)?,
+                    })
+                })
+                .transpose()?;
+            Ok((revision, credentials))
+        })?;
+        self.inner
+            .users
+            .insert_credentials(login, credentials.clone(), revision);
+        Ok(credentials)
     }
 
     pub(super) fn credentials_of(
@@ -743,6 +835,56 @@ fn commit_presence_batch(
     Ok(results)
 }
 
+/// Every change to Service users after revision `since`, read in one transaction.
+fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreError> {
+    let tx = connection.unchecked_transaction()?;
+    let revision: i64 = tx
+        .prepare_cached("SELECT revision FROM user_revision")?
+        .query_row([], |row| row.get(0))?;
+    let mut changes = Changes {
+        revision,
+        ..Changes::default()
+    };
+    // Nothing cached yet (since -1), nothing new, or a database whose revisions went back.
+    if since < 0 || revision <= since {
+        return Ok(changes);
+    }
+    let mut removed = tx.prepare_cached(
+        "SELECT login, associate_id FROM service_user_removed WHERE revision > ?1",
+    )?;
+    for row in removed.query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))? {
+        let (login, associate_id) = row?;
+        changes.removed.push(RemovedLogin {
+            login,
+            associate_id: AssociateId::new(associate_id),
+        });
+    }
+    let mut changed = tx.prepare_cached(
+        "SELECT associate_id, login, password_hash, is_admin, status, message
+         FROM service_user WHERE revision > ?1 LIMIT ?2",
+    )?;
+    let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
+    let mut rows = changed.query(params![since, limit])?;
+    while let Some(row) = rows.next()? {
+        let status = status_from_column(row.get(4)?)?;
+        changes.changed.push(ChangedUser {
+            login: row.get(1)?,
+            credentials: Credentials {
+                associate_id: AssociateId::new(row.get(0)?),
+                password_hash: row.get(2)?,
+                is_admin: row.get(3)?,
+                status,
+            },
+            presence: UserPresenceStatus {
+                status,
+                message: message_from_column(row.get(5)?)?,
+            },
+        });
+    }
+    changes.too_many = changes.changed.len() >= cache::MAX_CHANGES;
+    Ok(changes)
+}
+
 /// Copies committed pages from the write-ahead log into the database file every
 /// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), until the store is dropped.
 fn checkpoint_until_stopped(connection: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
@@ -797,4 +939,74 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     // Statements stay prepared per connection; a handful covers every hot query.
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Message, UserStatus};
+    use crate::store::{NewServiceUser, Store};
+
+    /// A store with one user, `erik` (associate 1), and a plain connection to the same file
+    /// standing for any other program writing to it.
+    async fn store_and_outsider() -> (tempfile::TempDir, Store, Connection) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("presence.db");
+        let (store, _) = Store::open_and_migrate(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store
+            .add_user(NewServiceUser {
+                associate_id: AssociateId::new(1),
+                login: "erik".into(),
+                password_hash: None,
+                is_admin: false,
+                presence: UserPresenceStatus {
+                    status: UserStatus::StatusNormal,
+                    message: Message::none(),
+                },
+            })
+            .await
+            .unwrap();
+        (directory, store, Connection::open(path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_login_renamed_by_another_program_is_seen_at_once() {
+        let (_directory, store, outsider) = store_and_outsider().await;
+        assert!(store.credentials("erik").await.unwrap().is_some());
+        assert_eq!(store.credentials("frida").await.unwrap(), None);
+        outsider
+            .execute(
+                "UPDATE service_user SET login = 'Frida' WHERE associate_id = 1",
+                [],
+            )
+            .unwrap();
+        assert_eq!(store.credentials("erik").await.unwrap(), None);
+        let found = store.credentials("frida").await.unwrap().unwrap();
+        assert_eq!(found.associate_id, AssociateId::new(1));
+    }
+
+    #[tokio::test]
+    async fn a_bulk_change_by_another_program_is_seen_at_once() {
+        let (_directory, store, outsider) = store_and_outsider().await;
+        let id = AssociateId::new(1);
+        assert_eq!(
+            store.presence(id).await.unwrap().unwrap().status,
+            UserStatus::StatusNormal
+        );
+        outsider
+            .execute_batch(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {})
+                 INSERT INTO service_user (associate_id, login, status, updated_at)
+                 SELECT i, 'u' || i, 0, 0 FROM n;
+                 UPDATE service_user SET status = 2;",
+                cache::MAX_CHANGES + 10
+            ))
+            .unwrap();
+        assert_eq!(
+            store.presence(id).await.unwrap().unwrap().status,
+            UserStatus::StatusNotAvailable
+        );
+    }
 }

@@ -58,6 +58,7 @@ on_both_backends!(
     login_failures_are_counted_per_login_in_any_case,
     resources_come_with_the_starter_set_and_fall_back_to_english,
     a_database_from_a_newer_program_is_refused,
+    another_store_on_the_database_sees_each_change_on_its_next_lookup,
 );
 
 struct TestStore {
@@ -198,6 +199,55 @@ async fn credentials_follow_password_changes_and_removal() {
         t.store.set_password("carl", "$x".into()).await,
         Err(StoreError::UnknownLogin(_))
     ));
+}
+
+/// A second store on the same database stands for the command line beside a running server,
+/// or another node: whatever it has cached, every change shows on the next lookup.
+async fn another_store_on_the_database_sees_each_change_on_its_next_lookup() {
+    let t = fresh().await;
+    let other = Store::open(&t.url).unwrap();
+    let id = AssociateId::new(5);
+    // Cached as missing first.
+    assert_eq!(other.presence(id).await.unwrap(), None);
+    assert_eq!(other.credentials("Dana").await.unwrap(), None);
+
+    t.store.add_user(user(5, "dana")).await.unwrap();
+    assert_eq!(
+        other.presence(id).await.unwrap(),
+        Some(presence(UserStatus::StatusNormal, None))
+    );
+    let found = other.credentials("DANA").await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$hash-of-dana"));
+
+    let away = presence(UserStatus::StatusNotAvailable, Some("Lunch"));
+    t.store.set_presence(id, away.clone()).await.unwrap();
+    assert_eq!(other.presence(id).await.unwrap(), Some(away.clone()));
+    let found = other.credentials("dana").await.unwrap().unwrap();
+    assert_eq!(found.status, UserStatus::StatusNotAvailable);
+
+    // Its own writes show at once too.
+    other
+        .set_presence(id, presence(UserStatus::StatusNormal, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.store.presence(id).await.unwrap(),
+        Some(presence(UserStatus::StatusNormal, None))
+    );
+
+    t.store.set_password("Dana", "$new".into()).await.unwrap();
+    let found = other.credentials("dana").await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$new"));
+
+    t.store.remove_user("dana").await.unwrap();
+    assert_eq!(other.presence(id).await.unwrap(), None);
+    assert_eq!(other.credentials("dana").await.unwrap(), None);
+
+    // The login, given to someone else, names them.
+    t.store.add_user(user(6, "DANA")).await.unwrap();
+    let found = other.credentials("dana").await.unwrap().unwrap();
+    assert_eq!(found.associate_id, AssociateId::new(6));
+    assert_eq!(other.presence(id).await.unwrap(), None);
 }
 
 async fn list_users_is_ordered_by_associate() {

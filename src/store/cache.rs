@@ -1,0 +1,302 @@
+//! The two lookups every request makes, presence by associate and credentials by login,
+//! answered from memory, yet never stale.
+//!
+//! The database numbers every change to a Service user (migration 0004): the changed row gets
+//! the next revision, and a removed or renamed login is recorded with its revision. The cache
+//! knows the revision its entries reflect; before it answers, its backend makes sure nothing
+//! was committed since (on SQLite by reading the wal-index, which costs no system call) and
+//! otherwise applies every change after that revision. So a change by another process or node
+//! is seen by the first request that starts after its commit.
+//!
+//! Entries are made on first use, not loaded up front, so start-up does not depend on the
+//! number of associates and memory only on how many of them are asked about.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use super::Credentials;
+use crate::domain::{AssociateId, UserPresenceStatus};
+
+/// Entries of each kind beyond this many evict an arbitrary other one: room for every
+/// associate a large help desk asks about, in a few megabytes.
+const CAPACITY: usize = 1 << 18;
+
+/// More changed users than this at once (a bulk import, say) are not applied one by one:
+/// the cache is emptied instead.
+pub(super) const MAX_CHANGES: usize = 10_000;
+
+/// A Service user as of some revision, as a change set carries it.
+#[derive(Clone, Debug)]
+pub(super) struct ChangedUser {
+    pub login: String,
+    pub credentials: Credentials,
+    pub presence: UserPresenceStatus,
+}
+
+/// A login that no longer names the associate it did.
+#[derive(Clone, Debug)]
+pub(super) struct RemovedLogin {
+    pub login: String,
+    pub associate_id: AssociateId,
+}
+
+/// Everything changed after one revision, up to and including `revision`.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    pub revision: i64,
+    pub changed: Vec<ChangedUser>,
+    pub removed: Vec<RemovedLogin>,
+    /// More changed than is worth applying one by one: the cache starts afresh.
+    pub too_many: bool,
+}
+
+/// The cache, and `M`: what the backend last saw of the database when it made sure the
+/// entries were current (on SQLite, a reading of the wal-index).
+pub(super) struct UserCache<M> {
+    state: RwLock<State<M>>,
+}
+
+pub(super) struct State<M> {
+    mark: Option<M>,
+    revision: i64,
+    /// `None`: the associate is no Service user.
+    presence: HashMap<AssociateId, Option<UserPresenceStatus>>,
+    /// By login in ASCII lower case, as logins match in any case.
+    credentials: HashMap<Box<str>, Option<Credentials>>,
+}
+
+impl<M: Copy + PartialEq> UserCache<M> {
+    pub fn new(revision: i64) -> Self {
+        Self {
+            state: RwLock::new(State {
+                mark: None,
+                revision,
+                presence: HashMap::new(),
+                credentials: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The entries, if they are current as of `mark` (a fresh look at the database).
+    pub fn current(&self, mark: Option<M>) -> Option<RwLockReadGuard<'_, State<M>>> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        (mark.is_some() && state.mark == mark).then_some(state)
+    }
+
+    /// The entries as they are, for a caller that has just applied the latest changes but
+    /// has no mark to show for it.
+    pub fn entries(&self) -> RwLockReadGuard<'_, State<M>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The revision the entries reflect: fetch the changes after it.
+    pub fn revision(&self) -> i64 {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .revision
+    }
+
+    /// Applies the changes after [`UserCache::revision`], read after the database looked
+    /// like `mark`; the entries are then current as of `mark`.
+    pub fn apply(&self, changes: Changes, mark: Option<M>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        // Revisions going back means another database took this one's place (a restored
+        // backup): nothing cached is known to hold.
+        if changes.too_many || changes.revision < state.revision {
+            state.presence.clear();
+            state.credentials.clear();
+        }
+        // Removals first: a login removed and then given to someone else arrives as both.
+        for removed in changes.removed {
+            state.presence.remove(&removed.associate_id);
+            state.credentials.remove(&*folded(&removed.login));
+        }
+        for user in changes.changed {
+            if let Some(entry) = state.presence.get_mut(&user.credentials.associate_id) {
+                *entry = Some(user.presence);
+            }
+            if let Some(entry) = state.credentials.get_mut(&*folded(&user.login)) {
+                *entry = Some(user.credentials);
+            }
+        }
+        state.revision = changes.revision;
+        state.mark = mark;
+    }
+
+    /// Keeps what a lookup read from the database at `revision`, unless changes after that
+    /// revision were applied meanwhile, which the entry might not reflect.
+    pub fn insert_presence(
+        &self,
+        associate_id: AssociateId,
+        presence: Option<UserPresenceStatus>,
+        revision: i64,
+    ) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if revision >= state.revision {
+            make_room(&mut state.presence, &associate_id);
+            state.presence.insert(associate_id, presence);
+        }
+    }
+
+    /// The same for credentials.
+    pub fn insert_credentials(&self, login: &str, credentials: Option<Credentials>, revision: i64) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if revision >= state.revision {
+            let login: Box<str> = folded(login).into();
+            make_room(&mut state.credentials, &login);
+            state.credentials.insert(login, credentials);
+        }
+    }
+}
+
+impl<M> State<M> {
+    /// `None` when not cached; `Some(None)` when cached as no Service user.
+    pub fn presence(&self, associate_id: AssociateId) -> Option<Option<UserPresenceStatus>> {
+        self.presence.get(&associate_id).cloned()
+    }
+
+    pub fn credentials(&self, login: &str) -> Option<Option<Credentials>> {
+        self.credentials.get(&*folded(login)).cloned()
+    }
+}
+
+/// Logins match in ASCII case only, as SQLite's NOCASE folds them.
+fn folded(login: &str) -> Cow<'_, str> {
+    if login.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(login.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(login)
+    }
+}
+
+fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, key: &K) {
+    if map.len() >= CAPACITY
+        && !map.contains_key(key)
+        && let Some(victim) = map.keys().next().cloned()
+    {
+        map.remove(&victim);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Message, UserStatus};
+
+    fn user(id: i32, login: &str, status: UserStatus) -> ChangedUser {
+        ChangedUser {
+            login: login.into(),
+            credentials: Credentials {
+                associate_id: AssociateId::new(id),
+                password_hash: Some("$hash".into()),
+                is_admin: false,
+                status,
+            },
+            presence: UserPresenceStatus {
+                status,
+                message: Message::none(),
+            },
+        }
+    }
+
+    fn status_of(cache: &UserCache<u8>, mark: u8, id: i32) -> Option<Option<UserStatus>> {
+        let state = cache.current(Some(mark)).expect("current");
+        state
+            .presence(AssociateId::new(id))
+            .map(|p| p.map(|p| p.status))
+    }
+
+    #[test]
+    fn entries_count_only_while_the_mark_matches() {
+        let cache = UserCache::<u8>::new(0);
+        assert!(cache.current(Some(1)).is_none(), "never made current");
+        cache.apply(Changes::default(), Some(1));
+        assert!(cache.current(Some(1)).is_some());
+        assert!(cache.current(Some(2)).is_none());
+        assert!(
+            cache.current(None).is_none(),
+            "an unreadable mark is never current"
+        );
+    }
+
+    #[test]
+    fn changes_update_cached_entries_and_removals_evict_them() {
+        let cache = UserCache::<u8>::new(0);
+        cache.apply(Changes::default(), Some(1));
+        cache.insert_presence(AssociateId::new(1), None, 0);
+        cache.insert_credentials("Tje0", None, 0);
+        assert_eq!(status_of(&cache, 1, 1), Some(None));
+
+        let added = user(1, "tje0", UserStatus::StatusNormal);
+        cache.apply(
+            Changes {
+                revision: 1,
+                changed: vec![added, user(2, "other", UserStatus::StatusNormal)],
+                ..Changes::default()
+            },
+            Some(2),
+        );
+        assert_eq!(
+            status_of(&cache, 2, 1),
+            Some(Some(UserStatus::StatusNormal))
+        );
+        assert_eq!(
+            status_of(&cache, 2, 2),
+            None,
+            "only cached entries are updated"
+        );
+        let state = cache.current(Some(2)).unwrap();
+        assert!(matches!(state.credentials("TJE0"), Some(Some(_))));
+        drop(state);
+
+        cache.apply(
+            Changes {
+                revision: 2,
+                removed: vec![RemovedLogin {
+                    login: "TJE0".into(),
+                    associate_id: AssociateId::new(1),
+                }],
+                ..Changes::default()
+            },
+            Some(3),
+        );
+        let state = cache.current(Some(3)).unwrap();
+        assert_eq!(state.presence(AssociateId::new(1)), None);
+        assert_eq!(state.credentials("tje0"), None);
+    }
+
+    #[test]
+    fn a_lookup_older_than_the_applied_changes_is_not_kept() {
+        let cache = UserCache::<u8>::new(5);
+        cache.apply(
+            Changes {
+                revision: 6,
+                ..Changes::default()
+            },
+            Some(1),
+        );
+        // Read at revision 5, before a change the cache has applied: it might be stale.
+        cache.insert_presence(AssociateId::new(1), None, 5);
+        assert_eq!(status_of(&cache, 1, 1), None);
+        cache.insert_presence(AssociateId::new(1), None, 6);
+        assert_eq!(status_of(&cache, 1, 1), Some(None));
+    }
+
+    #[test]
+    fn too_many_changes_start_afresh() {
+        let cache = UserCache::<u8>::new(0);
+        cache.insert_presence(AssociateId::new(1), None, 0);
+        cache.apply(
+            Changes {
+                revision: 9,
+                too_many: true,
+                ..Changes::default()
+            },
+            Some(1),
+        );
+        assert_eq!(status_of(&cache, 1, 1), None);
+        assert_eq!(cache.revision(), 9);
+    }
+}

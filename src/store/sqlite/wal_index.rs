@@ -1,0 +1,125 @@
+//! Tells, without a system call or a lock, whether anything was committed to a SQLite database
+//! in WAL mode since last asked.
+//!
+//! Every connection to the database, in any process, shares the wal-index: the `-shm` file
+//! beside it, mapped into memory. Its header starts with a change counter and the last
+//! committed frame of the write-ahead log, and every commit rewrites it before the commit
+//! returns (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"). So two equal
+//! readings of the header mean no commit happened in between, and a reading that differs
+//! from the last one means one may have: the caller then asks the database itself.
+//!
+//! The format has not changed since SQLite 3.7.0. A header of another version, or one not yet
+//! written, reads as "changed", so the worst case is asking the database every time.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use memmap2::{Mmap, MmapOptions};
+
+/// The header's first copy: twelve native-endian 32-bit words.
+const HEADER_WORDS: usize = 12;
+/// `iVersion`, the first word, for every SQLite since WAL mode began.
+const WAL_INDEX_VERSION: u32 = 3_007_000;
+/// The byte holding `isInit`, which is 1 once the header is valid.
+const IS_INIT_WORD: usize = 3;
+
+/// A reading of the header; equal readings mean no commit happened between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading([u32; HEADER_WORDS]);
+
+pub struct WalIndex {
+    map: Mmap,
+}
+
+impl WalIndex {
+    /// Maps the wal-index of the database at `database`. Call it while a connection to the
+    /// database is open in WAL mode: SQLite keeps the file at its full size while any
+    /// connection is open, and it must stay so, as reading past the end of a mapped file
+    /// would fault.
+    pub fn open(database: &Path) -> std::io::Result<Self> {
+        let mut path = database.as_os_str().to_owned();
+        path.push("-shm");
+        let file = File::open(path)?;
+        let length = std::mem::size_of::<Reading>();
+        if file.metadata()?.len() < length as u64 {
+            return Err(std::io::Error::other(
+                "the wal-index is not initialised yet",
+            ));
+        }
+        // SAFETY: the mapping is read-only and only ever read through atomic loads (below),
+        // since other connections write the same memory concurrently.
+        let map = unsafe { MmapOptions::new().len(length).map(&file)? };
+        Ok(Self { map })
+    }
+
+    /// The header now, or `None` when it is not one this code understands (the caller must
+    /// then assume a change).
+    pub fn read(&self) -> Option<Reading> {
+        let words = self.map.as_ptr().cast::<u32>();
+        let mut reading = [0; HEADER_WORDS];
+        for (index, word) in reading.iter_mut().enumerate() {
+            // SAFETY: the map is page-aligned and HEADER_WORDS words long; SQLite writes
+            // these words from other threads and processes, so they are read atomically.
+            // Atomic loads from read-only memory are allowed for word-sized types.
+            *word =
+                unsafe { AtomicU32::from_ptr(words.add(index).cast_mut()) }.load(Ordering::Acquire);
+        }
+        let initialised = reading[IS_INIT_WORD].to_ne_bytes()[0] == 1;
+        (reading[0] == WAL_INDEX_VERSION && initialised).then_some(Reading(reading))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn wal_database(path: &Path) -> Connection {
+        let connection = Connection::open(path).unwrap();
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .unwrap();
+        connection
+            .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+        connection
+    }
+
+    #[test]
+    fn a_commit_from_another_connection_changes_the_reading() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("db");
+        let first = wal_database(&path);
+        let index = WalIndex::open(&path).unwrap();
+        let before = index.read().expect("an initialised wal-index");
+        assert_eq!(index.read(), Some(before), "nothing was committed");
+
+        // A read changes nothing.
+        let _: i64 = first
+            .query_row("SELECT x FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(index.read(), Some(before));
+
+        let second = Connection::open(&path).unwrap();
+        second.execute("UPDATE t SET x = 2", []).unwrap();
+        let after = index.read().expect("an initialised wal-index");
+        assert_ne!(after, before);
+
+        // A rolled-back write commits nothing.
+        second
+            .execute_batch("BEGIN; UPDATE t SET x = 3; ROLLBACK;")
+            .unwrap();
+        assert_eq!(index.read(), Some(after));
+    }
+
+    #[test]
+    fn a_database_without_a_wal_index_cannot_be_watched() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("db");
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch("CREATE TABLE t (x)").unwrap();
+        assert!(WalIndex::open(&path).is_err());
+    }
+}
