@@ -3,7 +3,7 @@
 mod wal_index;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLockReadGuard, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -64,9 +64,10 @@ struct Inner {
     /// SQLite admits one writer at a time; serialising writers here rather than in SQLite's
     /// busy handler keeps them fair and avoids its sleep-and-retry back-off.
     writer: Arc<Mutex<Connection>>,
-    /// Sets go to the presence writer thread, which commits every Set waiting at that moment
-    /// in one transaction (see [`write_presence_batches`]).
-    presence_writes: tokio::sync::mpsc::UnboundedSender<PresenceWrite>,
+    /// Sets go to the presence writer, which commits every Set waiting at that moment in one
+    /// transaction (see [`write_presence_batches`]). A task on the runtime of the first Set,
+    /// started then, as opening a store needs no runtime.
+    presence_writes: OnceLock<tokio::sync::mpsc::UnboundedSender<PresenceWrite>>,
     /// Dropped with the store, which tells the checkpoint thread to stop.
     _checkpoints: std::sync::mpsc::Sender<()>,
     /// Presence and credentials as of the last commit seen in `wal_index` (see
@@ -88,6 +89,9 @@ struct PresenceWrite {
 
 /// At most this many Sets share one commit.
 const MAX_BATCH: usize = 256;
+
+/// How many of the newest changes the change log keeps (see `trim_user_changes`).
+const KEPT_CHANGES: i64 = 100_000;
 
 /// How often the checkpoint thread copies the write-ahead log into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -129,12 +133,6 @@ impl SqliteStore {
             })
             .ok();
         let writer = Arc::new(Mutex::new(writer));
-        let (presence_writes, queue) = tokio::sync::mpsc::unbounded_channel();
-        let batch_writer = writer.clone();
-        std::thread::Builder::new()
-            .name("presence-writer".into())
-            .spawn(move || write_presence_batches(&batch_writer, queue))
-            .map_err(|_| StoreError::TaskFailed)?;
         let checkpointer = open_connection(&path, synchronous).map_err(open_error)?;
         let (checkpoints, stop) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -147,7 +145,7 @@ impl SqliteStore {
                 synchronous,
                 readers: Mutex::new(Vec::new()),
                 writer,
-                presence_writes,
+                presence_writes: OnceLock::new(),
                 _checkpoints: checkpoints,
                 // Revision -1: nothing cached yet, so the first refresh only learns the
                 // current revision.
@@ -261,26 +259,29 @@ impl SqliteStore {
         if let Some(cached) = self.current_users()?.presence(associate_id) {
             return Ok(cached);
         }
-        let (revision, row) = self.read(|conn| {
+        let (revision, status, message) = self.read(|conn| {
+            // Not a join: a parameter in a LEFT JOIN's ON makes SQLite prepare the statement
+            // again on every run. The aggregate makes exactly one row, user or not.
             Ok(conn
                 .prepare_cached(
-                    "SELECT r.revision, u.status, u.message
-                     FROM user_revision r LEFT JOIN service_user u ON u.associate_id = ?1",
+                    "SELECT coalesce(max(revision), 0),
+                            (SELECT status FROM service_user WHERE associate_id = ?1),
+                            (SELECT message FROM service_user WHERE associate_id = ?1)
+                     FROM user_change",
                 )?
                 .query_row([associate_id.get()], |row| {
-                    let revision = row.get::<_, i64>(0)?;
-                    let status = row.get::<_, Option<i64>>(1)?;
                     Ok((
-                        revision,
-                        status.map(|s| (s, row.get::<_, Option<String>>(2))),
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, Option<String>>(2)?,
                     ))
                 })?)
         })?;
-        let presence = row
-            .map(|(status, message)| {
+        let presence = status
+            .map(|status| {
                 Ok::<_, StoreError>(UserPresenceStatus {
                     status: status_from_column(status)?,
-                    message: message_from_column(message?)?,
+                    message: message_from_column(message)?,
                 })
             })
             .transpose()?;
@@ -321,8 +322,18 @@ impl SqliteStore {
         presence: UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inner
+        let inner = &*self.inner;
+        inner
             .presence_writes
+            .get_or_init(|| {
+                let (queue, batches) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(write_presence_batches(
+                    inner.writer.clone(),
+                    inner.synchronous,
+                    batches,
+                ));
+                queue
+            })
             .send(PresenceWrite {
                 associate_id,
                 presence,
@@ -338,29 +349,13 @@ impl SqliteStore {
             return Ok(cached);
         }
         let (revision, credentials) = self.read(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT r.revision, u.associate_id, u.password_hash, u.is_admin, u.status
-                 FROM user_revision r LEFT JOIN service_user u ON u.login = ?1",
+            let tx = conn.unchecked_transaction()?;
+            let revision = latest_revision(&tx)?;
+            let statement = tx.prepare_cached(
+                "SELECT associate_id, password_hash, is_admin, status
+                 FROM service_user WHERE login = ?1",
             )?;
-            let (revision, row) = statement.query_row([login], |row| {
-                let revision = row.get::<_, i64>(0)?;
-                let found = row
-                    .get::<_, Option<i32>>(1)?
-                    .map(|id| Ok::<_, rusqlite::Error>((id, row.get(2)?, row.get(3)?, row.get(4)?)))
-                    .transpose()?;
-                Ok((revision, found))
-            })?;
-            let credentials = row
-                .map(|(associate_id, password_hash, is_admin, status)| {
-                    Ok::<_, StoreError>(Credentials {
-                        associate_id: AssociateId::new(associate_id),
-                        password_hash,
-                        is_admin,
-                        status: status_from_column(status)?,
-                    })
-                })
-                .transpose()?;
-            Ok((revision, credentials))
+            Ok((revision, credentials_row(statement, login)?))
         })?;
         self.inner
             .users
@@ -771,21 +766,55 @@ fn resource_from_row(name: String, code: &str, text: String) -> Result<Resource,
 /// answers each. Under load many Sets share one commit (one WAL append, one round of locks);
 /// alone, a Set is committed at once. Each is acknowledged only after its commit, so
 /// durability is what a commit of its own would give.
-fn write_presence_batches(
-    writer: &Mutex<Connection>,
+///
+/// It runs on the runtime and commits there, without a hop to another thread: a commit that
+/// does not wait for the disk (`synchronous=NORMAL`) is a few memory copies and one write, far
+/// cheaper than waking a thread and being woken back, which on a busy core also lets the hop
+/// take each Set alone. What might wait, the disk (`synchronous=FULL`) or another process
+/// holding the write lock, goes to a blocking thread instead.
+async fn write_presence_batches(
+    writer: Arc<Mutex<Connection>>,
+    synchronous: Synchronous,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<PresenceWrite>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.blocking_recv() {
+    while let Some(first) = queue.recv().await {
         batch.push(first);
+        // Every other request ready to run goes first, so that their Sets join this commit.
+        tokio::task::yield_now().await;
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
-        let mut connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
-        match commit_presence_batch(&mut connection, &batch) {
+        let inline = match synchronous {
+            Synchronous::Normal => commit_without_waiting(&writer, &batch),
+            Synchronous::Full => None,
+        };
+        let outcome = match inline {
+            Some(outcome) => outcome,
+            None => {
+                let writer = writer.clone();
+                let waiting = std::mem::take(&mut batch);
+                let committed = tokio::task::spawn_blocking(move || {
+                    let mut connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    let outcome = commit_presence_batch(&mut connection, &waiting);
+                    (waiting, outcome)
+                })
+                .await;
+                match committed {
+                    Ok((waiting, outcome)) => {
+                        batch = waiting;
+                        outcome
+                    }
+                    // The blocking thread panicked or the runtime is shutting down: the Sets
+                    // it took are answered by their dropped reply channels.
+                    Err(_) => continue,
+                }
+            }
+        };
+        match outcome {
             Ok(results) => {
                 for (write, result) in batch.drain(..).zip(results) {
                     let _ = write.reply.send(result);
@@ -801,6 +830,35 @@ fn write_presence_batches(
                 }
             }
         }
+    }
+}
+
+/// Commits a batch here and now, or says `None` (having changed nothing) when that would
+/// mean waiting: for another thread of this process using the writer, or for another process
+/// holding the database's write lock.
+#[allow(clippy::type_complexity)]
+fn commit_without_waiting(
+    writer: &Mutex<Connection>,
+    batch: &[PresenceWrite],
+) -> Option<Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error>> {
+    let mut connection = match writer.try_lock() {
+        Ok(connection) => connection,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return None,
+    };
+    connection.busy_timeout(Duration::ZERO).ok()?;
+    let outcome = commit_presence_batch(&mut connection, batch);
+    if let Err(error) = connection.busy_timeout(BUSY_TIMEOUT) {
+        tracing::warn!(%error, "cannot restore the writer's busy timeout");
+    }
+    match outcome {
+        // Refused at BEGIN IMMEDIATE: nothing was written.
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            None
+        }
+        other => Some(other),
     }
 }
 
@@ -835,12 +893,21 @@ fn commit_presence_batch(
     Ok(results)
 }
 
+/// The revision of the latest change to a Service user; 0 before the first.
+fn latest_revision(connection: &Connection) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached("SELECT coalesce(max(revision), 0) FROM user_change")?
+        .query_row([], |row| row.get(0))
+}
+
 /// Every change to Service users after revision `since`, read in one transaction.
 fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreError> {
     let tx = connection.unchecked_transaction()?;
-    let revision: i64 = tx
-        .prepare_cached("SELECT revision FROM user_revision")?
-        .query_row([], |row| row.get(0))?;
+    let (revision, oldest): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT coalesce(max(revision), 0), coalesce(min(revision), 0) FROM user_change",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     let mut changes = Changes {
         revision,
         ..Changes::default()
@@ -849,50 +916,84 @@ fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreErr
     if since < 0 || revision <= since {
         return Ok(changes);
     }
-    let mut removed = tx.prepare_cached(
-        "SELECT login, associate_id FROM service_user_removed WHERE revision > ?1",
-    )?;
-    for row in removed.query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))? {
-        let (login, associate_id) = row?;
-        changes.removed.push(RemovedLogin {
-            login,
-            associate_id: AssociateId::new(associate_id),
-        });
-    }
-    let mut changed = tx.prepare_cached(
-        "SELECT associate_id, login, password_hash, is_admin, status, message
-         FROM service_user WHERE revision > ?1 LIMIT ?2",
+    let mut log = tx.prepare_cached(
+        "SELECT c.associate_id, c.login,
+                u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
+         FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
+         WHERE c.revision > ?1 ORDER BY c.revision LIMIT ?2",
     )?;
     let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
-    let mut rows = changed.query(params![since, limit])?;
+    let mut rows = log.query(params![since, limit])?;
+    let mut logged = 0;
     while let Some(row) = rows.next()? {
-        let status = status_from_column(row.get(4)?)?;
-        changes.changed.push(ChangedUser {
-            login: row.get(1)?,
-            credentials: Credentials {
-                associate_id: AssociateId::new(row.get(0)?),
-                password_hash: row.get(2)?,
-                is_admin: row.get(3)?,
-                status,
-            },
-            presence: UserPresenceStatus {
-                status,
-                message: message_from_column(row.get(5)?)?,
-            },
-        });
+        logged += 1;
+        let (changed_id, changed_login): (i32, String) = (row.get(0)?, row.get(1)?);
+        let now: Option<(i32, String)> = match row.get::<_, Option<i32>>(2)? {
+            Some(id) => Some((id, row.get(3)?)),
+            None => None,
+        };
+        let still_named = now
+            .as_ref()
+            .is_some_and(|(_, login)| login.eq_ignore_ascii_case(&changed_login));
+        if !still_named {
+            changes.removed.push(RemovedLogin {
+                login: changed_login,
+                associate_id: AssociateId::new(changed_id),
+            });
+        }
+        if let Some((associate_id, login)) = now {
+            let status = status_from_column(row.get(6)?)?;
+            changes.changed.push(ChangedUser {
+                login,
+                credentials: Credentials {
+                    associate_id: AssociateId::new(associate_id),
+                    password_hash: row.get(4)?,
+                    is_admin: row.get(5)?,
+                    status,
+                },
+                presence: UserPresenceStatus {
+                    status,
+                    message: message_from_column(row.get(7)?)?,
+                },
+            });
+        }
     }
-    changes.too_many = changes.changed.len() >= cache::MAX_CHANGES;
+    // The log's old end is trimmed (see `trim_user_changes`): changes older than what is
+    // left cannot be told apart, so the cache starts afresh.
+    changes.too_many = logged >= cache::MAX_CHANGES || oldest > since + 1;
     Ok(changes)
 }
 
+/// Trims the change log to its newest [`KEPT_CHANGES`] rows once it has twice as many. A
+/// cache further behind than that starts afresh.
+fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
+    let logged: i64 = connection.query_row(
+        "SELECT coalesce(max(revision) - min(revision), 0) FROM user_change",
+        [],
+        |row| row.get(0),
+    )?;
+    if logged > 2 * KEPT_CHANGES {
+        connection.execute(
+            "DELETE FROM user_change WHERE revision <= (SELECT max(revision) FROM user_change) - ?1",
+            [KEPT_CHANGES],
+        )?;
+    }
+    Ok(())
+}
+
 /// Copies committed pages from the write-ahead log into the database file every
-/// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), until the store is dropped.
+/// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), and trims the change log,
+/// until the store is dropped.
 fn checkpoint_until_stopped(connection: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(CHECKPOINT_INTERVAL)
     {
         if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "checkpoint failed; will try again");
+        }
+        if let Err(error) = trim_user_changes(connection) {
+            // Also the case before the first migration, which has no log yet.
+            tracing::debug!(%error, "trimming the change log failed; will try again");
         }
     }
 }
@@ -985,6 +1086,51 @@ mod tests {
         assert_eq!(store.credentials("erik").await.unwrap(), None);
         let found = store.credentials("frida").await.unwrap().unwrap();
         assert_eq!(found.associate_id, AssociateId::new(1));
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_log_entry_was_trimmed_is_still_seen() {
+        let (_directory, store, outsider) = store_and_outsider().await;
+        let id = AssociateId::new(1);
+        assert!(store.presence(id).await.unwrap().is_some());
+        // As if the server had been far behind when the log's old end was trimmed.
+        outsider
+            .execute_batch(
+                "UPDATE service_user SET status = 2 WHERE associate_id = 1;
+                 INSERT INTO user_change (associate_id, login) VALUES (99, 'nobody');
+                 DELETE FROM user_change WHERE revision < (SELECT max(revision) FROM user_change);",
+            )
+            .unwrap();
+        assert_eq!(
+            store.presence(id).await.unwrap().unwrap().status,
+            UserStatus::StatusNotAvailable
+        );
+    }
+
+    #[tokio::test]
+    async fn the_change_log_is_trimmed_to_its_newest_rows() {
+        let (_directory, _store, outsider) = store_and_outsider().await;
+        let count_and_latest = || {
+            outsider
+                .query_row(
+                    "SELECT count(*), max(revision) FROM user_change",
+                    [],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+                )
+                .unwrap()
+        };
+        trim_user_changes(&outsider).unwrap();
+        assert_eq!(count_and_latest(), (1, 1), "a short log is left alone");
+        outsider
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO user_change (associate_id, login) SELECT i, 'u' || i FROM n",
+                [2 * KEPT_CHANGES + 1],
+            )
+            .unwrap();
+        let latest = 2 * KEPT_CHANGES + 2;
+        trim_user_changes(&outsider).unwrap();
+        assert_eq!(count_and_latest(), (KEPT_CHANGES, latest));
     }
 
     #[tokio::test]
