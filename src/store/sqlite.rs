@@ -208,42 +208,61 @@ impl SqliteStore {
 
     pub(super) fn migrate(&self) -> Result<MigrationReport, StoreError> {
         self.write(|conn| {
-            // IMMEDIATE takes the write lock up front, so two processes migrating at once run
-            // one after the other and the second finds nothing to do.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS schema_migration (
-                     version    INTEGER PRIMARY KEY,
-                     name       TEXT    NOT NULL,
-                     applied_at INTEGER NOT NULL
-                 ) STRICT;",
-            )?;
-            let current: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migration",
-                [],
-                |row| row.get(0),
-            )?;
-            let (steps, known) = migrations::pending(migrations::SQLITE, current)?;
-            let mut applied = Vec::new();
-            for m in steps {
-                tx.execute_batch(m.sql)?;
-                if m.loads_starter_resources {
-                    upsert_resources(&tx, &language::starter_resources())?;
-                }
-                tx.execute(
-                    "INSERT INTO schema_migration (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                    params![m.version, m.name, unix_millis()],
-                )?;
-                applied.push(AppliedMigration {
-                    version: m.version,
-                    name: m.name,
-                });
+            // A migration may copy a table to change it (SQLite's way to alter a constraint):
+            // with foreign keys on, dropping the original would delete the rows that refer to
+            // it. Off for the migration (the pragma has no effect inside a transaction), and
+            // every reference checked before it commits.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            let migrated = Self::migrate_without_foreign_keys(conn);
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            migrated
+        })
+    }
+
+    fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
+        // IMMEDIATE takes the write lock up front, so two processes migrating at once run
+        // one after the other and the second finds nothing to do.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migration (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT    NOT NULL,
+                 applied_at INTEGER NOT NULL
+             ) STRICT;",
+        )?;
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migration",
+            [],
+            |row| row.get(0),
+        )?;
+        let (steps, known) = migrations::pending(migrations::SQLITE, current)?;
+        let mut applied = Vec::new();
+        for m in steps {
+            tx.execute_batch(m.sql)?;
+            if m.loads_starter_resources {
+                upsert_resources(&tx, &language::starter_resources())?;
             }
-            tx.commit()?;
-            Ok(MigrationReport {
-                applied,
-                version: known,
-            })
+            tx.execute(
+                "INSERT INTO schema_migration (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, unix_millis()],
+            )?;
+            applied.push(AppliedMigration {
+                version: m.version,
+                name: m.name,
+            });
+        }
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Corrupt(format!(
+                "after migrating, a row of {table} refers to a row that does not exist"
+            )));
+        }
+        tx.commit()?;
+        Ok(MigrationReport {
+            applied,
+            version: known,
         })
     }
 
@@ -349,13 +368,14 @@ impl SqliteStore {
             return Ok(cached);
         }
         let (revision, credentials) = self.read(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let revision = latest_revision(&tx)?;
-            let statement = tx.prepare_cached(
-                "SELECT associate_id, password_hash, is_admin, status
-                 FROM service_user WHERE login = ?1",
-            )?;
-            Ok((revision, credentials_row(statement, login)?))
+            in_transaction(conn, "BEGIN", |conn| {
+                let revision = latest_revision(conn)?;
+                let statement = conn.prepare_cached(
+                    "SELECT associate_id, password_hash, is_admin, status
+                     FROM service_user WHERE login = ?1",
+                )?;
+                Ok((revision, credentials_row(statement, login)?))
+            })
         })?;
         self.inner
             .users
@@ -869,14 +889,13 @@ fn commit_presence_batch(
     connection: &mut Connection,
     batch: &[PresenceWrite],
 ) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = unix_millis();
-    let results = {
+    in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
         let mut update = tx.prepare_cached(
             "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
              WHERE associate_id = ?1",
         )?;
-        batch
+        Ok(batch
             .iter()
             .map(|write| {
                 let changed = update.execute(params![
@@ -887,10 +906,33 @@ fn commit_presence_batch(
                 ])?;
                 Ok((changed == 1).then(|| write.presence.clone()))
             })
-            .collect()
-    };
-    tx.commit()?;
-    Ok(results)
+            .collect())
+    })
+}
+
+/// Runs `work` in a transaction opened with `begin` (`BEGIN` or `BEGIN IMMEDIATE`): committed
+/// if it succeeds, rolled back if not. Unlike rusqlite's `Transaction`, which parses `BEGIN`
+/// and `COMMIT` anew every time, the statements stay prepared on the connection: that parsing
+/// was a measurable part of the small transactions on the hot path.
+fn in_transaction<T, E: From<rusqlite::Error>>(
+    connection: &Connection,
+    begin: &str,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    connection.prepare_cached(begin)?.execute([])?;
+    let outcome = work(connection).and_then(|value| {
+        connection.prepare_cached("COMMIT")?.execute([])?;
+        Ok(value)
+    });
+    if outcome.is_err()
+        && !connection.is_autocommit()
+        && let Err(error) = connection
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut rollback| rollback.execute([]))
+    {
+        tracing::warn!(%error, "cannot roll back a failed transaction");
+    }
+    outcome
 }
 
 /// The revision of the latest change to a Service user; 0 before the first.
@@ -902,10 +944,16 @@ fn latest_revision(connection: &Connection) -> rusqlite::Result<i64> {
 
 /// Every change to Service users after revision `since`, read in one transaction.
 fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreError> {
-    let tx = connection.unchecked_transaction()?;
+    in_transaction(connection, "BEGIN", |tx| user_changes_in(tx, since))
+}
+
+fn user_changes_in(tx: &Connection, since: i64) -> Result<Changes, StoreError> {
     let (revision, oldest): (i64, i64) = tx
+        // Each aggregate in a subquery of its own: SQLite reads only the end of the table for
+        // a lone max() or min(), but the whole table for both together.
         .prepare_cached(
-            "SELECT coalesce(max(revision), 0), coalesce(min(revision), 0) FROM user_change",
+            "SELECT coalesce((SELECT max(revision) FROM user_change), 0),
+                    coalesce((SELECT min(revision) FROM user_change), 0)",
         )?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     let mut changes = Changes {
@@ -920,13 +968,16 @@ fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreErr
         "SELECT c.associate_id, c.login,
                 u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
          FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
-         WHERE c.revision > ?1 ORDER BY c.revision LIMIT ?2",
+         WHERE c.revision > ?1 ORDER BY c.revision",
     )?;
-    let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
-    let mut rows = log.query(params![since, limit])?;
+    // No LIMIT ?: a bound LIMIT makes SQLite prepare the statement again on every run.
+    let mut rows = log.query([since])?;
     let mut logged = 0;
     while let Some(row) = rows.next()? {
         logged += 1;
+        if logged > cache::MAX_CHANGES {
+            break;
+        }
         let (changed_id, changed_login): (i32, String) = (row.get(0)?, row.get(1)?);
         let now: Option<(i32, String)> = match row.get::<_, Option<i32>>(2)? {
             Some(id) => Some((id, row.get(3)?)),
@@ -960,7 +1011,7 @@ fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreErr
     }
     // The log's old end is trimmed (see `trim_user_changes`): changes older than what is
     // left cannot be told apart, so the cache starts afresh.
-    changes.too_many = logged >= cache::MAX_CHANGES || oldest > since + 1;
+    changes.too_many = logged > cache::MAX_CHANGES || oldest > since + 1;
     Ok(changes)
 }
 
@@ -968,7 +1019,8 @@ fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreErr
 /// cache further behind than that starts afresh.
 fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
     let logged: i64 = connection.query_row(
-        "SELECT coalesce(max(revision) - min(revision), 0) FROM user_change",
+        "SELECT coalesce((SELECT max(revision) FROM user_change)
+                         - (SELECT min(revision) FROM user_change), 0)",
         [],
         |row| row.get(0),
     )?;
@@ -1046,7 +1098,8 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
 mod tests {
     use super::*;
     use crate::domain::{Message, UserStatus};
-    use crate::store::{NewServiceUser, Store};
+    use crate::secret::SecretHash;
+    use crate::store::{NewServiceUser, Store, TokenKind};
 
     /// A store with one user, `erik` (associate 1), and a plain connection to the same file
     /// standing for any other program writing to it.
@@ -1070,6 +1123,61 @@ mod tests {
             .await
             .unwrap();
         (directory, store, Connection::open(path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn migrating_a_version_3_database_keeps_its_users_and_their_tickets() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("presence.db");
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .pragma_update(None, "foreign_keys", "ON")
+            .unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migration (
+                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
+                 ) STRICT;",
+            )
+            .unwrap();
+        for m in &migrations::SQLITE[..3] {
+            connection.execute_batch(m.sql).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO schema_migration VALUES (?1, ?2, 0)",
+                    params![m.version, m.name],
+                )
+                .unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO service_user (associate_id, login, status, message, updated_at)
+                     VALUES (7, 'gina', 2, 'Away', 0);
+                 INSERT INTO token (hash, kind, associate_id, expires_at, created_at)
+                     VALUES (zeroblob(32), 1, 7, 9000000000000, 0);",
+            )
+            .unwrap();
+        drop(connection);
+
+        let (store, report) = Store::open_and_migrate(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert_eq!(report.applied.len(), migrations::SQLITE.len() - 3);
+        let presence = store.presence(AssociateId::new(7)).await.unwrap().unwrap();
+        assert_eq!(presence.status, UserStatus::StatusNotAvailable);
+        assert_eq!(presence.message.as_deref(), Some("Away"));
+        let owner = store
+            .find_token(TokenKind::Ticket, SecretHash([0; 32]), 0)
+            .await
+            .unwrap();
+        assert_eq!(owner.map(|o| o.associate_id), Some(AssociateId::new(7)));
+        // Foreign keys are back on: removing the user still removes the ticket.
+        store.remove_user("gina").await.unwrap();
+        let owner = store
+            .find_token(TokenKind::Ticket, SecretHash([0; 32]), 0)
+            .await
+            .unwrap();
+        assert_eq!(owner, None);
     }
 
     #[tokio::test]
