@@ -23,9 +23,6 @@ use crate::secret::SecretHash;
 /// server) before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How much of the database file each connection maps (see `open_connection`).
-const MMAP_SIZE: i64 = 1 << 30;
-
 /// Connections are opened lazily and kept: the pool holds at most this many idle ones, which
 /// covers every worker thread reading at once on the machines this runs on.
 const MAX_IDLE_READERS: usize = 64;
@@ -92,6 +89,10 @@ const MAX_BATCH: usize = 256;
 
 /// How many of the newest changes the change log keeps (see `trim_user_changes`).
 const KEPT_CHANGES: i64 = 100_000;
+
+/// A write-ahead log longer than this many pages is restarted (see `checkpoint`): SQLite's
+/// own threshold for its automatic checkpoints.
+const WAL_RESTART_FRAMES: i64 = 1000;
 
 /// How often the checkpoint thread copies the write-ahead log into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -1033,6 +1034,20 @@ fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Copies what the write-ahead log holds into the database file, without blocking anyone
+/// (PASSIVE). Under a steady stream of Sets that never lets the log start over, as new
+/// commits always follow the pages just copied, so a log longer than
+/// [`WAL_RESTART_FRAMES`] is restarted (RESTART): writers wait the moment that takes, and
+/// the log is then written from its start again instead of growing without end.
+fn checkpoint(connection: &Connection) -> rusqlite::Result<()> {
+    let frames: i64 =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+    if frames > WAL_RESTART_FRAMES {
+        connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
 /// Copies committed pages from the write-ahead log into the database file every
 /// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), and trims the change log,
 /// until the store is dropped.
@@ -1040,7 +1055,7 @@ fn checkpoint_until_stopped(connection: &Connection, stop: &std::sync::mpsc::Rec
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(CHECKPOINT_INTERVAL)
     {
-        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        if let Err(error) = checkpoint(connection) {
             tracing::warn!(%error, "checkpoint failed; will try again");
         }
         if let Err(error) = trim_user_changes(connection) {
@@ -1084,11 +1099,9 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Reads pages from one shared mapping of the file instead of a read() into each
-    // connection's private page cache: with a million associates random lookups otherwise
-    // miss the 2 MB cache and cost a system call each. Address space only; the pages count
-    // against memory as they are touched.
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+    // No `mmap_size`: every commit by another connection makes SQLite unmap and map the
+    // whole file again on a connection's next read, and then fault its pages back in, which
+    // cost more than it saved once users are answered from memory (BENCHMARKS.md).
     // Statements stay prepared per connection; a handful covers every hot query.
     conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
