@@ -62,20 +62,31 @@ impl AppState {
 }
 
 /// The routes, on lower-case paths: [`serve`] lower-cases every request path first, because
-/// SuperOffice's addresses match in any case.
+/// SuperOffice's addresses match in any case. The two operations are also routed as
+/// documented, which [`serve`] passes on unchanged.
 pub fn router(state: AppState) -> Router {
+    let get_user_presence_status = get(user::describe_get_user_presence_status)
+        .post(user::get_user_presence_status)
+        .fallback(method_not_allowed);
+    let set_user_presence_status = get(user::describe_set_user_presence_status)
+        .post(user::set_user_presence_status)
+        .fallback(method_not_allowed);
     let operations = Router::new()
         .route(
             user::GET_USER_PRESENCE_STATUS,
-            get(user::describe_get_user_presence_status)
-                .post(user::get_user_presence_status)
-                .fallback(method_not_allowed),
+            get_user_presence_status.clone(),
+        )
+        .route(
+            user::GET_USER_PRESENCE_STATUS_AS_DOCUMENTED,
+            get_user_presence_status,
         )
         .route(
             user::SET_USER_PRESENCE_STATUS,
-            get(user::describe_set_user_presence_status)
-                .post(user::set_user_presence_status)
-                .fallback(method_not_allowed),
+            set_user_presence_status.clone(),
+        )
+        .route(
+            user::SET_USER_PRESENCE_STATUS_AS_DOCUMENTED,
+            set_user_presence_status,
         )
         .route(
             login::LOGIN,
@@ -128,7 +139,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let monitor = tokio::spawn(health::monitor(state.store().clone()));
-    let app = router(state).map_request(case_insensitive_path);
+    let documented: Arc<[String]> = [
+        user::GET_USER_PRESENCE_STATUS_AS_DOCUMENTED,
+        user::SET_USER_PRESENCE_STATUS_AS_DOCUMENTED,
+    ]
+    .iter()
+    .map(|path| format!("{}{path}", state.settings().base_path))
+    .collect();
+    let app = router(state).map_request(move |request: Request| {
+        if documented.iter().any(|path| path == request.uri().path()) {
+            request
+        } else {
+            case_insensitive_path(request)
+        }
+    });
     let served = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await;

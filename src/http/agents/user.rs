@@ -22,6 +22,13 @@ use crate::http::select::Select;
 pub const GET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/getuserpresencestatus";
 pub const SET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/setuserpresencestatus";
 
+/// The same addresses as SuperOffice's documentation and clients spell them. Routed as they
+/// are, so that the usual request skips lower-casing its path.
+pub const GET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
+    "/api/v1/Agents/User/GetUserPresenceStatus";
+pub const SET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
+    "/api/v1/Agents/User/SetUserPresenceStatus";
+
 /// Reads any associate's presence: every authenticated user may.
 pub async fn get_user_presence_status(
     State(state): State<AppState>,
