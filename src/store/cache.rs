@@ -113,16 +113,28 @@ impl<M: Copy + PartialEq> UserCache<M> {
             state.presence.remove(&removed.associate_id);
             state.credentials.remove(&*folded(&removed.login));
         }
-        for user in changes.changed {
-            if let Some(entry) = state.presence.get_mut(&user.credentials.associate_id) {
-                *entry = Some(user.presence);
-            }
-            if let Some(entry) = state.credentials.get_mut(&*folded(&user.login)) {
-                *entry = Some(user.credentials);
-            }
-        }
+        state.apply_changes(changes.changed);
         state.revision = changes.revision;
         state.mark = mark;
+    }
+
+    /// Applies a commit this process made: `own` holds every change after revision `before`
+    /// up to its `revision`, as the commit wrote them, so they need not be read back. With
+    /// `marks`, the marks just before and just after the commit, between which it was the only
+    /// one: entries current as of the first are then current as of the second.
+    ///
+    /// Entries not at `before` are left for the next refresh, which reads the commit back.
+    pub fn apply_own(&self, before: i64, own: Changes, marks: Option<(M, M)>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state.revision != before {
+            return;
+        }
+        let current = marks.filter(|(mark_before, _)| state.mark == Some(*mark_before));
+        state.apply_changes(own.changed);
+        state.revision = own.revision;
+        if let Some((_, mark_after)) = current {
+            state.mark = Some(mark_after);
+        }
     }
 
     /// Keeps what a lookup read from the database at `revision`, unless changes after that
@@ -152,6 +164,19 @@ impl<M: Copy + PartialEq> UserCache<M> {
 }
 
 impl<M> State<M> {
+    /// Updates the entries of changed users that are cached; the others are read on first
+    /// use.
+    fn apply_changes(&mut self, changed: Vec<ChangedUser>) {
+        for user in changed {
+            if let Some(entry) = self.presence.get_mut(&user.credentials.associate_id) {
+                *entry = Some(user.presence);
+            }
+            if let Some(entry) = self.credentials.get_mut(&*folded(&user.login)) {
+                *entry = Some(user.credentials);
+            }
+        }
+    }
+
     /// `None` when not cached; `Some(None)` when cached as no Service user.
     pub fn presence(&self, associate_id: AssociateId) -> Option<Option<UserPresenceStatus>> {
         self.presence.get(&associate_id).cloned()
@@ -282,6 +307,42 @@ mod tests {
         assert_eq!(status_of(&cache, 1, 1), None);
         cache.insert_presence(AssociateId::new(1), None, 6);
         assert_eq!(status_of(&cache, 1, 1), Some(None));
+    }
+
+    #[test]
+    fn an_own_commit_keeps_entries_current_only_if_it_was_the_only_one() {
+        let cache = UserCache::<u8>::new(0);
+        cache.apply(
+            Changes {
+                revision: 3,
+                ..Changes::default()
+            },
+            Some(1),
+        );
+        cache.insert_presence(AssociateId::new(1), None, 3);
+        let own = |revision, status| Changes {
+            revision,
+            changed: vec![user(1, "a", status)],
+            ..Changes::default()
+        };
+
+        cache.apply_own(3, own(4, UserStatus::StatusNotAvailable), Some((1, 2)));
+        assert_eq!(
+            status_of(&cache, 2, 1),
+            Some(Some(UserStatus::StatusNotAvailable))
+        );
+
+        // Current as of mark 2, but the commit began at mark 5: someone committed between.
+        cache.apply_own(4, own(5, UserStatus::StatusNormal), Some((5, 6)));
+        assert!(cache.current(Some(6)).is_none());
+        assert_eq!(cache.revision(), 5);
+
+        // Entries not at the revision the commit began from wait for a refresh.
+        cache.apply_own(9, own(10, UserStatus::StatusSystem), None);
+        assert_eq!(cache.revision(), 5);
+        let entries = cache.entries();
+        let presence = entries.presence(AssociateId::new(1)).unwrap().unwrap();
+        assert_eq!(presence.status, UserStatus::StatusNormal);
     }
 
     #[test]

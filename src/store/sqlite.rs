@@ -67,14 +67,28 @@ struct Inner {
     presence_writes: OnceLock<tokio::sync::mpsc::UnboundedSender<PresenceWrite>>,
     /// Dropped with the store, which tells the checkpoint thread to stop.
     _checkpoints: std::sync::mpsc::Sender<()>,
-    /// Presence and credentials as of the last commit seen in `wal_index` (see
-    /// `store/cache.rs`).
-    users: UserCache<Reading>,
+    /// Shared with the presence writer, which applies its own commits to it.
+    users: Arc<Users>,
+}
+
+/// Presence and credentials in memory (see `store/cache.rs`), and how to tell whether they
+/// are current.
+struct Users {
+    /// As of the last commit seen in `wal_index`.
+    cache: UserCache<Reading>,
     /// `None` when the file has no readable wal-index: then every lookup first asks the
     /// database what changed.
     wal_index: Option<WalIndex>,
-    /// One refresh of `users` at a time: the others wait for it rather than repeat it.
-    refreshing: Mutex<()>,
+    /// One change of `cache` at a time: lookups wait for a refresh rather than repeat it, and
+    /// the presence writer's own commits do not cross a refresh.
+    changing: Mutex<()>,
+}
+
+impl Users {
+    /// The wal-index header now.
+    fn look(&self) -> Option<Reading> {
+        self.wal_index.as_ref().and_then(WalIndex::read)
+    }
 }
 
 /// A Set waiting for the presence writer.
@@ -150,9 +164,11 @@ impl SqliteStore {
                 _checkpoints: checkpoints,
                 // Revision -1: nothing cached yet, so the first refresh only learns the
                 // current revision.
-                users: UserCache::new(-1),
-                wal_index,
-                refreshing: Mutex::new(()),
+                users: Arc::new(Users {
+                    cache: UserCache::new(-1),
+                    wal_index,
+                    changing: Mutex::new(()),
+                }),
             }),
         })
     }
@@ -307,6 +323,7 @@ impl SqliteStore {
             .transpose()?;
         self.inner
             .users
+            .cache
             .insert_presence(associate_id, presence.clone(), revision);
         Ok(presence)
     }
@@ -314,25 +331,24 @@ impl SqliteStore {
     /// The cached users, first brought up to date if anything was committed since they last
     /// were.
     fn current_users(&self) -> Result<RwLockReadGuard<'_, cache::State<Reading>>, StoreError> {
-        let inner = &*self.inner;
-        let look = || inner.wal_index.as_ref().and_then(WalIndex::read);
-        if let Some(state) = inner.users.current(look()) {
+        let users = &*self.inner.users;
+        if let Some(state) = users.cache.current(users.look()) {
             return Ok(state);
         }
-        let _one_at_a_time = inner
-            .refreshing
+        let _one_at_a_time = users
+            .changing
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         // Read before the changes are: a commit in between is then both applied and seen
         // as a change next time, never missed.
-        let mark = look();
-        if let Some(state) = inner.users.current(mark) {
+        let mark = users.look();
+        if let Some(state) = users.cache.current(mark) {
             return Ok(state);
         }
-        let since = inner.users.revision();
+        let since = users.cache.revision();
         let changes = self.read(|conn| user_changes(conn, since))?;
-        inner.users.apply(changes, mark);
-        Ok(inner.users.entries())
+        users.cache.apply(changes, mark);
+        Ok(users.cache.entries())
     }
 
     /// Stores a presence through the presence writer, answering once its commit is done.
@@ -349,6 +365,7 @@ impl SqliteStore {
                 let (queue, batches) = tokio::sync::mpsc::unbounded_channel();
                 tokio::spawn(write_presence_batches(
                     inner.writer.clone(),
+                    inner.users.clone(),
                     inner.synchronous,
                     batches,
                 ));
@@ -380,6 +397,7 @@ impl SqliteStore {
         })?;
         self.inner
             .users
+            .cache
             .insert_credentials(login, credentials.clone(), revision);
         Ok(credentials)
     }
@@ -795,6 +813,7 @@ fn resource_from_row(name: String, code: &str, text: String) -> Result<Resource,
 /// holding the write lock, goes to a blocking thread instead.
 async fn write_presence_batches(
     writer: Arc<Mutex<Connection>>,
+    users: Arc<Users>,
     synchronous: Synchronous,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<PresenceWrite>,
 ) {
@@ -810,17 +829,17 @@ async fn write_presence_batches(
             }
         }
         let inline = match synchronous {
-            Synchronous::Normal => commit_without_waiting(&writer, &batch),
+            Synchronous::Normal => commit_without_waiting(&writer, &users, &batch),
             Synchronous::Full => None,
         };
         let outcome = match inline {
             Some(outcome) => outcome,
             None => {
-                let writer = writer.clone();
+                let (writer, users) = (writer.clone(), users.clone());
                 let waiting = std::mem::take(&mut batch);
                 let committed = tokio::task::spawn_blocking(move || {
-                    let mut connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                    let outcome = commit_presence_batch(&mut connection, &waiting);
+                    let connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    let outcome = commit_presence_batch(&connection, &users, &waiting);
                     (waiting, outcome)
                 })
                 .await;
@@ -860,15 +879,16 @@ async fn write_presence_batches(
 #[allow(clippy::type_complexity)]
 fn commit_without_waiting(
     writer: &Mutex<Connection>,
+    users: &Users,
     batch: &[PresenceWrite],
 ) -> Option<Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error>> {
-    let mut connection = match writer.try_lock() {
+    let connection = match writer.try_lock() {
         Ok(connection) => connection,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(TryLockError::WouldBlock) => return None,
     };
     connection.busy_timeout(Duration::ZERO).ok()?;
-    let outcome = commit_presence_batch(&mut connection, batch);
+    let outcome = commit_presence_batch(&connection, users, batch);
     if let Err(error) = connection.busy_timeout(BUSY_TIMEOUT) {
         tracing::warn!(%error, "cannot restore the writer's busy timeout");
     }
@@ -887,28 +907,64 @@ fn commit_without_waiting(
 /// error without stopping the others; if the commit fails, none is stored.
 #[allow(clippy::type_complexity)]
 fn commit_presence_batch(
-    connection: &mut Connection,
+    connection: &Connection,
+    users: &Users,
     batch: &[PresenceWrite],
 ) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
     let now = unix_millis();
-    in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
+    let mut own = Changes::default();
+    // Read with the write lock held: nobody else can commit until this transaction has.
+    let (before, mark_before, results) = in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
+        let before = latest_revision(tx)?;
+        let mark_before = users.look();
         let mut update = tx.prepare_cached(
             "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
-             WHERE associate_id = ?1",
+             WHERE associate_id = ?1
+             RETURNING login, password_hash, is_admin",
         )?;
-        Ok(batch
+        let results = batch
             .iter()
             .map(|write| {
-                let changed = update.execute(params![
-                    write.associate_id.get(),
-                    write.presence.status.number(),
-                    write.presence.message.as_deref(),
-                    now
-                ])?;
-                Ok((changed == 1).then(|| write.presence.clone()))
+                let stored = update
+                    .query_row(
+                        params![
+                            write.associate_id.get(),
+                            write.presence.status.number(),
+                            write.presence.message.as_deref(),
+                            now
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()?;
+                let Some((login, password_hash, is_admin)) = stored else {
+                    return Ok(None);
+                };
+                own.changed.push(ChangedUser {
+                    login,
+                    credentials: Credentials {
+                        associate_id: write.associate_id,
+                        password_hash,
+                        is_admin,
+                        status: write.presence.status,
+                    },
+                    presence: write.presence.clone(),
+                });
+                Ok(Some(write.presence.clone()))
             })
-            .collect())
-    })
+            .collect();
+        own.revision = latest_revision(tx)?;
+        Ok::<_, rusqlite::Error>((before, mark_before, results))
+    })?;
+    // This commit is the only one since `mark_before` if the header counts exactly one more.
+    let marks = mark_before
+        .zip(users.look())
+        .filter(|(before, after)| after.follows(before));
+    let _no_refresh_meanwhile = users
+        .changing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    users.cache.apply_own(before, own, marks);
+    Ok(results)
 }
 
 /// Runs `work` in a transaction opened with `begin` (`BEGIN` or `BEGIN IMMEDIATE`): committed

@@ -28,6 +28,16 @@ const IS_INIT_WORD: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading([u32; HEADER_WORDS]);
 
+/// `iChange`, which every commit (and every restart of the log) counts up by one.
+const CHANGE_COUNTER_WORD: usize = 2;
+
+impl Reading {
+    /// Whether exactly one commit happened between `earlier` and this reading.
+    pub fn follows(&self, earlier: &Reading) -> bool {
+        self.0[CHANGE_COUNTER_WORD] == earlier.0[CHANGE_COUNTER_WORD].wrapping_add(1)
+    }
+}
+
 pub struct WalIndex {
     map: Mmap,
 }
@@ -107,11 +117,17 @@ mod tests {
         let after = index.read().expect("an initialised wal-index");
         assert_ne!(after, before);
 
+        assert!(after.follows(&before));
+        second.execute("UPDATE t SET x = 3", []).unwrap();
+        second.execute("UPDATE t SET x = 4", []).unwrap();
+        let twice = index.read().unwrap();
+        assert!(!twice.follows(&after), "two commits are not one");
+
         // A rolled-back write commits nothing.
         second
-            .execute_batch("BEGIN; UPDATE t SET x = 3; ROLLBACK;")
+            .execute_batch("BEGIN; UPDATE t SET x = 5; ROLLBACK;")
             .unwrap();
-        assert_eq!(index.read(), Some(after));
+        assert_eq!(index.read(), Some(twice));
     }
 
     #[test]
