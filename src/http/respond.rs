@@ -24,7 +24,7 @@ pub async fn respond(State(state): State<AppState>, mut request: Request, next: 
         Some(ClientUri(uri)) => uri.clone(),
         None => request.uri().clone(),
     };
-    let mut response = next.run(request).await;
+    let mut response = crate::store::one_request(next.run(request)).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         if error == ApiError::Internal {
             tracing::error!(path = source.path(), "request failed");

@@ -467,6 +467,21 @@ impl Store {
     }
 }
 
+tokio::task_local! {
+    /// Whether the request being answered has waited for a look at the database that began
+    /// after it arrived (see `postgres::rounds`).
+    static REQUEST_SAW_A_ROUND: std::cell::Cell<bool>;
+}
+
+/// Runs one request's work: its lookups may all rely on the first one's look at whether the
+/// cached users are current, as a look that began after the request arrived shows every
+/// change committed before. Without it every lookup looks again (correct, only slower).
+pub async fn one_request<F: std::future::Future>(work: F) -> F::Output {
+    REQUEST_SAW_A_ROUND
+        .scope(std::cell::Cell::new(false), work)
+        .await
+}
+
 /// Now, in Unix milliseconds, for the columns that record when something changed.
 fn unix_millis() -> i64 {
     std::time::SystemTime::now()

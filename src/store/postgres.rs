@@ -7,6 +7,7 @@
 
 mod rounds;
 
+use std::cell::Cell;
 use std::sync::{Arc, RwLockReadGuard};
 
 use deadpool_postgres::{
@@ -172,14 +173,24 @@ impl PostgresStore {
     }
 
     /// The cached users, after a round that began after this call.
+    ///
+    /// Within one request (see [`super::one_request`]) only the first lookup waits: the round
+    /// it waited for began after the request arrived, which is all the later ones need too.
     async fn current_users(&self) -> Result<RwLockReadGuard<'_, cache::State<()>>, StoreError> {
-        let store = self.clone();
-        self.rounds
-            .join(move || {
-                let store = store.clone();
-                async move { store.refresh_users().await }
-            })
-            .await?;
+        if !super::REQUEST_SAW_A_ROUND
+            .try_with(Cell::get)
+            .unwrap_or(false)
+        {
+            let store = self.clone();
+            self.rounds
+                .join(move || {
+                    let store = store.clone();
+                    async move { store.refresh_users().await }
+                })
+                .await?;
+            // Outside a request there is nothing to remember it in, and nothing to reuse it.
+            let _ = super::REQUEST_SAW_A_ROUND.try_with(|saw| saw.set(true));
+        }
         Ok(self.users.entries())
     }
 
