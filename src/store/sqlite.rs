@@ -19,9 +19,24 @@ use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::language::{self, Language, Resource};
 use crate::secret::SecretHash;
 
-/// How long a statement waits for another process's write lock (the CLI beside a running
-/// server) before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many milliseconds a statement waits for another connection's lock (the CLI beside a
+/// running server, a checkpoint) before it fails: five seconds.
+const BUSY_TRIES: i32 = 5000;
+
+/// Waits for a lock in steps of a millisecond. SQLite's own busy timeout sleeps ever longer
+/// between tries (up to 100 ms), so a writer that a checkpoint held up for a few milliseconds
+/// would stay waiting for tens more.
+fn wait_a_millisecond(tries: i32) -> bool {
+    std::thread::sleep(Duration::from_millis(1));
+    tries < BUSY_TRIES
+}
+
+/// The checkpoint thread's restart waits at most this long for writers and readers to make
+/// way, and tries again a second later, rather than hold up every Set behind it.
+fn wait_briefly_to_restart(tries: i32) -> bool {
+    std::thread::sleep(Duration::from_millis(1));
+    tries < 10
+}
 
 /// Connections are opened lazily and kept: the pool holds at most this many idle ones, which
 /// covers every worker thread reading at once on the machines this runs on.
@@ -148,11 +163,11 @@ impl SqliteStore {
             })
             .ok();
         let writer = Arc::new(Mutex::new(writer));
-        let checkpointer = open_connection(&path, synchronous).map_err(open_error)?;
+        let mut checkpointer = open_connection(&path, synchronous).map_err(open_error)?;
         let (checkpoints, stop) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("checkpoint".into())
-            .spawn(move || checkpoint_until_stopped(&checkpointer, &stop))
+            .spawn(move || checkpoint_until_stopped(&mut checkpointer, &stop))
             .map_err(|_| StoreError::TaskFailed)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -882,15 +897,15 @@ fn commit_without_waiting(
     users: &Users,
     batch: &[PresenceWrite],
 ) -> Option<Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error>> {
-    let connection = match writer.try_lock() {
+    let mut connection = match writer.try_lock() {
         Ok(connection) => connection,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(TryLockError::WouldBlock) => return None,
     };
     connection.busy_timeout(Duration::ZERO).ok()?;
     let outcome = commit_presence_batch(&connection, users, batch);
-    if let Err(error) = connection.busy_timeout(BUSY_TIMEOUT) {
-        tracing::warn!(%error, "cannot restore the writer's busy timeout");
+    if let Err(error) = connection.busy_handler(Some(wait_a_millisecond)) {
+        tracing::warn!(%error, "cannot restore the writer's busy handler");
     }
     match outcome {
         // Refused at BEGIN IMMEDIATE: nothing was written.
@@ -1093,13 +1108,22 @@ fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
 /// Copies what the write-ahead log holds into the database file, without blocking anyone
 /// (PASSIVE). Under a steady stream of Sets that never lets the log start over, as new
 /// commits always follow the pages just copied, so a log longer than
-/// [`WAL_RESTART_FRAMES`] is restarted (RESTART): writers wait the moment that takes, and
-/// the log is then written from its start again instead of growing without end.
-fn checkpoint(connection: &Connection) -> rusqlite::Result<()> {
+/// [`WAL_RESTART_FRAMES`] is restarted (RESTART): writers wait the moment that takes (and
+/// the restart waits only briefly for them), and the log is then written from its start again
+/// instead of growing without end.
+fn checkpoint(connection: &mut Connection) -> rusqlite::Result<()> {
     let frames: i64 =
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
     if frames > WAL_RESTART_FRAMES {
-        connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+        connection.busy_handler(Some(wait_briefly_to_restart))?;
+        let restarted = connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+        connection.busy_handler(Some(wait_a_millisecond))?;
+        match restarted {
+            // Busy: someone did not make way in time; the next checkpoint tries again.
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            other => other?,
+        }
     }
     Ok(())
 }
@@ -1107,7 +1131,7 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<()> {
 /// Copies committed pages from the write-ahead log into the database file every
 /// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), and trims the change log,
 /// until the store is dropped.
-fn checkpoint_until_stopped(connection: &Connection, stop: &std::sync::mpsc::Receiver<()>) {
+fn checkpoint_until_stopped(connection: &mut Connection, stop: &std::sync::mpsc::Receiver<()>) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(CHECKPOINT_INTERVAL)
     {
@@ -1151,8 +1175,8 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_handler(Some(wait_a_millisecond))?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // No `mmap_size`: every commit by another connection makes SQLite unmap and map the
