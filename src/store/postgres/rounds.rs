@@ -61,6 +61,9 @@ impl Rounds {
         // Should this task be dropped mid-round, the next request starts another.
         let _stopped = Stopped(self);
         loop {
+            // Every other request ready to run goes first, so that it joins this round rather
+            // than wait for the next.
+            tokio::task::yield_now().await;
             let round = {
                 let mut state = self.lock();
                 if state.waiting.is_empty() {
