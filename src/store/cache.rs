@@ -1,12 +1,13 @@
 //! The two lookups every request makes, presence by associate and credentials by login,
 //! answered from memory, yet never stale.
 //!
-//! The database numbers every change to a Service user (migration 0004): the changed row gets
-//! the next revision, and a removed or renamed login is recorded with its revision. The cache
+//! The database numbers every change to a Service user (migration 0004; SQLite logs it in
+//! `user_change`, PostgreSQL stamps the row and records removed or renamed logins). The cache
 //! knows the revision its entries reflect; before it answers, its backend makes sure nothing
-//! was committed since (on SQLite by reading the wal-index, which costs no system call) and
-//! otherwise applies every change after that revision. So a change by another process or node
-//! is seen by the first request that starts after its commit.
+//! was committed since (on SQLite by reading the wal-index, which costs no system call; on
+//! PostgreSQL by one query shared among the requests waiting for one) and otherwise applies
+//! every change after that revision. So a change by another process or node is seen by the
+//! first request that starts after its commit.
 //!
 //! Entries are made on first use, not loaded up front, so start-up does not depend on the
 //! number of associates and memory only on how many of them are asked about.
