@@ -174,8 +174,9 @@ impl Store {
 
     /// The associate's presence, or `None` when the associate is no Service user.
     ///
-    /// This is the hot path of every ticket assignment: SQLite answers it inline from a pooled
-    /// connection in a few microseconds, cheaper than a hop to a blocking thread.
+    /// This is the hot path of every ticket assignment: answered from memory once the backend
+    /// has made sure nothing changed (`store/cache.rs`), inline, as a hop to a blocking thread
+    /// would cost more than the lookup.
     pub async fn presence(
         &self,
         associate_id: AssociateId,

@@ -142,8 +142,8 @@ impl PostgresStore {
         })
     }
 
-    /// From memory once a round has shown it current, unless the associate was not asked
-    /// about since it last changed.
+    /// From memory once a round has shown it current; from the database only the first time
+    /// the associate is asked about (or after its entry was evicted).
     pub(super) async fn presence(
         &self,
         associate_id: AssociateId,

@@ -302,7 +302,8 @@ impl SqliteStore {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 
-    /// From memory, unless the associate was not asked about since the last change.
+    /// From memory; from the database only the first time the associate is asked about (or
+    /// after its entry was evicted).
     pub(super) fn presence(
         &self,
         associate_id: AssociateId,
