@@ -12,11 +12,10 @@
 //! Entries are made on first use, not loaded up front, so start-up does not depend on the
 //! number of associates and memory only on how many of them are asked about.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use super::Credentials;
+use super::{Credentials, folded};
 use crate::domain::{AssociateId, UserPresenceStatus};
 
 /// Entries of each kind beyond this many evict an arbitrary other one: room for every
@@ -185,15 +184,6 @@ impl<M> State<M> {
 
     pub fn credentials(&self, login: &str) -> Option<Option<Credentials>> {
         self.credentials.get(&*folded(login)).cloned()
-    }
-}
-
-/// Logins match in ASCII case only, as SQLite's NOCASE folds them.
-fn folded(login: &str) -> Cow<'_, str> {
-    if login.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(login.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(login)
     }
 }
 

@@ -483,6 +483,17 @@ pub async fn one_request<F: std::future::Future>(work: F) -> F::Output {
         .await
 }
 
+/// Logins and application names match in ASCII case only, as SQLite's NOCASE folds them:
+/// PostgreSQL stores and looks them up folded, and the user cache keys them so. Borrowed when
+/// already folded, as it is for nearly every request.
+fn folded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Now, in Unix milliseconds, for the columns that record when something changed.
 fn unix_millis() -> i64 {
     std::time::SystemTime::now()

@@ -22,7 +22,7 @@ use super::cache::{self, ChangedUser, Changes, RemovedLogin, UserCache};
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
     Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
-    message_from_column, status_from_column, unix_millis,
+    folded, message_from_column, status_from_column, unix_millis,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{AssociateId, UserPresenceStatus};
@@ -302,7 +302,7 @@ impl PostgresStore {
             .await
             .map_err(classify)?;
         let row = client
-            .query_one(&statement, &[&fold(login)])
+            .query_one(&statement, &[&folded(login)])
             .await
             .map_err(classify)?;
         let credentials = match row.get::<_, Option<i32>>(1) {
@@ -362,7 +362,7 @@ impl PostgresStore {
         let login_taken = tx
             .query_opt(
                 "SELECT 1 FROM service_user WHERE login_folded = $1",
-                &[&fold(&user.login)],
+                &[&folded(&user.login)],
             )
             .await
             .map_err(classify)?
@@ -388,7 +388,7 @@ impl PostgresStore {
             &[
                 &user.associate_id.get(),
                 &user.login,
-                &fold(&user.login),
+                &folded(&user.login),
                 &user.password_hash,
                 &user.is_admin,
                 &status_column(&user.presence),
@@ -437,7 +437,7 @@ impl PostgresStore {
         let changed = client
             .execute(
                 "UPDATE service_user SET password_hash = $2 WHERE login_folded = $1",
-                &[&fold(login), &password_hash],
+                &[&folded(login), &password_hash],
             )
             .await
             .map_err(classify)?;
@@ -452,7 +452,7 @@ impl PostgresStore {
         let changed = client
             .execute(
                 "DELETE FROM service_user WHERE login_folded = $1",
-                &[&fold(login)],
+                &[&folded(login)],
             )
             .await
             .map_err(classify)?;
@@ -585,7 +585,7 @@ impl PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name_folded) DO NOTHING",
                 &[
                     &application.name,
-                    &fold(&application.name),
+                    &folded(&application.name),
                     &&token_hash.0[..],
                     &application.is_partner,
                     &application.grants_user_agent,
@@ -617,7 +617,7 @@ impl PostgresStore {
         let removed = client
             .execute(
                 "DELETE FROM application WHERE name_folded = $1",
-                &[&fold(name)],
+                &[&folded(name)],
             )
             .await
             .map_err(classify)?;
@@ -654,7 +654,7 @@ impl PostgresStore {
         client
             .execute(
                 "INSERT INTO login_failure (login, failed_at) VALUES ($1, $2)",
-                &[&fold(login), &at],
+                &[&folded(login), &at],
             )
             .await
             .map_err(classify)?;
@@ -670,7 +670,7 @@ impl PostgresStore {
         let count: i64 = client
             .query_one(
                 "SELECT COUNT(*) FROM login_failure WHERE login = $1 AND failed_at > $2",
-                &[&fold(login), &since],
+                &[&folded(login), &since],
             )
             .await
             .map_err(classify)?
@@ -683,7 +683,7 @@ impl PostgresStore {
         client
             .execute(
                 "DELETE FROM login_failure WHERE login = $1",
-                &[&fold(login)],
+                &[&folded(login)],
             )
             .await
             .map_err(classify)?;
@@ -737,11 +737,6 @@ impl PostgresStore {
             .map_err(classify)?;
         rows.iter().map(resource_from_row).collect()
     }
-}
-
-/// Logins and application names match in ASCII case, as SQLite's NOCASE does.
-fn fold(text: &str) -> String {
-    text.to_ascii_lowercase()
 }
 
 fn status_column(presence: &UserPresenceStatus) -> i16 {

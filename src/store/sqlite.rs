@@ -910,11 +910,7 @@ fn commit_without_waiting(
     }
     match outcome {
         // Refused at BEGIN IMMEDIATE: nothing was written.
-        Err(rusqlite::Error::SqliteFailure(failure, _))
-            if failure.code == rusqlite::ErrorCode::DatabaseBusy =>
-        {
-            None
-        }
+        Err(error) if is_busy(&error) => None,
         other => Some(other),
     }
 }
@@ -1121,12 +1117,16 @@ fn checkpoint(connection: &mut Connection) -> rusqlite::Result<()> {
         connection.busy_handler(Some(wait_a_millisecond))?;
         match restarted {
             // Busy: someone did not make way in time; the next checkpoint tries again.
-            Err(rusqlite::Error::SqliteFailure(failure, _))
-                if failure.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(error) if is_busy(&error) => {}
             other => other?,
         }
     }
     Ok(())
+}
+
+/// Whether SQLite refused because another connection held a lock it needed.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Copies committed pages from the write-ahead log into the database file every
