@@ -1,9 +1,10 @@
 //! Every failure a request can meet, and how each is written on the wire.
 //!
-//! Handlers and extractors return [`ApiError`]; its `IntoResponse` only marks the response, and
-//! the response middleware ([`super::respond`]) writes the body in the format the caller's
-//! `Accept` asked for, with the headers that belong to it. Internal causes are logged where
-//! they happen and never echoed.
+//! Handlers return [`ApiError`]; its `IntoResponse` only marks the response, and the response
+//! middleware ([`super::respond`]) writes the body in the format the caller's `Accept` asked
+//! for, with the headers that belong to it. The two operations, which run without the
+//! middleware, write theirs with the same code. Internal causes are logged where they happen
+//! and never echoed.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

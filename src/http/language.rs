@@ -3,9 +3,7 @@
 
 use std::borrow::Cow;
 
-use axum::extract::FromRequestParts;
 use axum::http::header::ACCEPT_LANGUAGE;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
 
 use super::error::ApiError;
@@ -50,14 +48,6 @@ impl RequestLanguage {
     /// The language messages are translated into, if any.
     pub fn language(&self) -> Option<Language> {
         self.choice.language()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestLanguage {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Self::from_headers(&parts.headers)
     }
 }
 

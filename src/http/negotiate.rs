@@ -1,8 +1,6 @@
 //! `Accept` negotiation: which of the produced media types a response is written in.
 
-use axum::extract::FromRequestParts;
 use axum::http::header::ACCEPT;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 
 /// The media types the operations produce, in the server's order of preference.
@@ -98,20 +96,6 @@ impl ResponseFormat {
                 (quality, position, std::cmp::Reverse(format as u8))
             })
             .map_or(Self::ApplicationJson, |(_, _, format)| format)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ResponseFormat {
-    type Rejection = std::convert::Infallible;
-
-    /// The response middleware has already chosen the format; reading the headers again is
-    /// the fallback for a handler mounted without it.
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<ResponseFormat>()
-            .copied()
-            .unwrap_or_else(|| Self::from_headers(&parts.headers)))
     }
 }
 

@@ -1,12 +1,13 @@
 //! The response middleware: picks the response format once per request and writes every
-//! error in it, so that extractors and handlers only say which error happened.
+//! error in it, so that handlers only say which error happened. The two operations, which
+//! run without the router, write their errors with [`error_response`].
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::negotiate::ResponseFormat;
@@ -17,35 +18,65 @@ use crate::app::AppState;
 #[derive(Clone, Debug)]
 pub struct ClientUri(pub Uri);
 
+impl ClientUri {
+    /// The URI the client sent, from a request's URI and extensions.
+    pub fn of<'a>(uri: &'a Uri, extensions: &'a axum::http::Extensions) -> &'a Uri {
+        extensions
+            .get::<ClientUri>()
+            .map_or(uri, |ClientUri(sent)| sent)
+    }
+}
+
 pub async fn respond(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let format = ResponseFormat::from_headers(request.headers());
     request.extensions_mut().insert(format);
-    let source = match request.extensions().get::<ClientUri>() {
-        Some(ClientUri(uri)) => uri.clone(),
-        None => request.uri().clone(),
-    };
+    let source = ClientUri::of(request.uri(), request.extensions()).clone();
     let mut response = crate::store::one_request(next.run(request)).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
-        if error == ApiError::Internal {
-            tracing::error!(path = source.path(), "request failed");
-        }
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, format.content_type());
-        match error {
-            ApiError::Unauthorized => {
-                for challenge in state.challenges() {
-                    headers.append(WWW_AUTHENTICATE, challenge.clone());
-                }
-            }
-            ApiError::MethodNotAllowed { allow } => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
-            }
-            ApiError::Unavailable => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        *response.body_mut() = Body::from(error.body(format, source.path()));
+        write_error(&state, format, source.path(), error, &mut response);
     }
     response
+}
+
+/// The response for an error met by a handler that writes its own errors, the way the
+/// middleware writes the others.
+pub fn error_response(
+    state: &AppState,
+    format: ResponseFormat,
+    source: &str,
+    error: ApiError,
+) -> Response {
+    let mut response = error.status().into_response();
+    write_error(state, format, source, error, &mut response);
+    response
+}
+
+/// Gives an error's response its body in `format`, and the headers that belong to the error.
+fn write_error(
+    state: &AppState,
+    format: ResponseFormat,
+    source: &str,
+    error: ApiError,
+    response: &mut Response,
+) {
+    if error == ApiError::Internal {
+        tracing::error!(path = source, "request failed");
+    }
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, format.content_type());
+    match error {
+        ApiError::Unauthorized => {
+            for challenge in state.challenges() {
+                headers.append(WWW_AUTHENTICATE, challenge.clone());
+            }
+        }
+        ApiError::MethodNotAllowed { allow } => {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::Unavailable => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    *response.body_mut() = Body::from(error.body(format, source));
 }

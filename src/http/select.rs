@@ -2,9 +2,6 @@
 
 use std::borrow::Cow;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
 use super::encode::PresenceView;
 use crate::domain::UserPresenceStatus;
 
@@ -62,14 +59,6 @@ impl Select {
                 None
             },
         }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Select {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_query(parts.uri.query()))
     }
 }
 

@@ -3,59 +3,132 @@
 
 use std::borrow::Cow;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_LANGUAGE, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::domain::UserPresenceStatus;
 use crate::http::auth::Caller;
-use crate::http::body::{GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, WireBody};
+use crate::http::body::{
+    FromWireFields, GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, read_body,
+};
 use crate::http::encode;
 use crate::http::error::ApiError;
 use crate::http::language::{self, RequestLanguage};
 use crate::http::negotiate::ResponseFormat;
+use crate::http::respond::{self, ClientUri};
 use crate::http::select::Select;
+use crate::store;
 
 pub const GET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/getuserpresencestatus";
 pub const SET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/setuserpresencestatus";
 
-/// The same addresses as SuperOffice's documentation and clients spell them. Routed as they
-/// are, so that the usual request skips lower-casing its path.
+/// The same addresses as SuperOffice's documentation and clients spell them. POSTs to them go
+/// straight to [`call`], without the router (see `app::Service`).
 pub const GET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
     "/api/v1/Agents/User/GetUserPresenceStatus";
 pub const SET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
     "/api/v1/Agents/User/SetUserPresenceStatus";
 
-/// Reads any associate's presence: every authenticated user may.
-pub async fn get_user_presence_status(
-    State(state): State<AppState>,
+/// The two operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    GetUserPresenceStatus,
+    SetUserPresenceStatus,
+}
+
+/// Answers one call of an operation, its errors included, in the format `Accept` asks for.
+///
+/// This is the whole of an operation, with no extractors or middleware: the service calls it
+/// directly for POSTs to the documented addresses, which is most of the traffic and where the
+/// router's generality cost a third of the time (BENCHMARKS.md); the router calls it for any
+/// other spelling.
+pub async fn call(state: AppState, operation: Operation, request: Request) -> Response {
+    let format = ResponseFormat::from_headers(request.headers());
+    let (parts, body) = request.into_parts();
+    let answered = store::one_request(async {
+        match operation {
+            Operation::GetUserPresenceStatus => {
+                get_user_presence_status(&state, format, &parts, body).await
+            }
+            Operation::SetUserPresenceStatus => {
+                set_user_presence_status(&state, format, &parts, body).await
+            }
+        }
+    })
+    .await;
+    answered.unwrap_or_else(|error| {
+        let source = ClientUri::of(&parts.uri, &parts.extensions).path();
+        respond::error_response(&state, format, source, error)
+    })
+}
+
+/// What every call carries besides its format, read in the order of the error table: the
+/// credentials first, then the language headers, then the body.
+struct Arguments<T> {
     caller: Caller,
     language: RequestLanguage,
-    format: ResponseFormat,
     select: Select,
-    WireBody(request): WireBody<GetUserPresenceStatusRequest>,
+    request: T,
+}
+
+impl<T: FromWireFields> Arguments<T> {
+    async fn read(state: &AppState, parts: &Parts, body: Body) -> Result<Self, ApiError> {
+        let caller = state
+            .auth()
+            .authenticate(state.store(), &parts.headers)
+            .await?;
+        let language = RequestLanguage::from_headers(&parts.headers)?;
+        let select = Select::from_query(parts.uri.query());
+        let request = read_body(&parts.headers, body, state.settings().body_limit).await?;
+        caller.ensure_user_agent(state.auth().settings().installation)?;
+        Ok(Self {
+            caller,
+            language,
+            select,
+            request,
+        })
+    }
+}
+
+/// Reads any associate's presence: every authenticated user may.
+async fn get_user_presence_status(
+    state: &AppState,
+    format: ResponseFormat,
+    parts: &Parts,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    caller.ensure_user_agent(state.auth().settings().installation)?;
+    let Arguments {
+        language,
+        select,
+        request,
+        ..
+    } = Arguments::<GetUserPresenceStatusRequest>::read(state, parts, body).await?;
     let presence = state.store().presence(request.associate_id).await?;
-    reply(&state, format, select, language, presence.as_ref()).await
+    reply(state, format, select, language, presence.as_ref()).await
 }
 
 /// Stores an associate's presence and answers it as stored.
 ///
 /// A user may set their own status to present or not present; an administrator may set any
 /// status for anyone.
-pub async fn set_user_presence_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    language: RequestLanguage,
+async fn set_user_presence_status(
+    state: &AppState,
     format: ResponseFormat,
-    select: Select,
-    WireBody(request): WireBody<SetUserPresenceStatusRequest>,
+    parts: &Parts,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    caller.ensure_user_agent(state.auth().settings().installation)?;
+    let Arguments {
+        caller,
+        language,
+        select,
+        request,
+    } = Arguments::<SetUserPresenceStatusRequest>::read(state, parts, body).await?;
     let status = request.user_presence_status.status;
     if !caller.is_admin {
         if caller.associate_id != request.associate_id {
@@ -84,7 +157,7 @@ pub async fn set_user_presence_status(
         );
     }
     // Stored exactly as given; translated, like every answer, only on the way out.
-    reply(&state, format, select, language, stored.as_ref()).await
+    reply(state, format, select, language, stored.as_ref()).await
 }
 
 /// Writes the answer: `$select` first, then the message in the caller's language.

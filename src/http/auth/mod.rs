@@ -1,5 +1,6 @@
-//! Who is calling: the one extractor that knows every authentication scheme. Handlers take a
-//! [`Caller`] and never learn which scheme produced it.
+//! Who is calling: one check that knows every authentication scheme,
+//! [`Authenticator::authenticate`], turns a request's headers into a [`Caller`]; the
+//! operations never learn which scheme produced it.
 //!
 //! The first credential present decides, and a bad one is a 401 even if another would have
 //! passed: `Authorization` (Basic, SOTicket or Bearer) when the header is there, otherwise the
@@ -10,9 +11,7 @@ pub mod cache;
 mod jwt;
 pub mod session;
 
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use tracing::debug;
 
@@ -20,7 +19,6 @@ pub use basic::{BasicAuthenticator, PasswordCheck};
 pub use jwt::{JwtSetupError, JwtVerifier};
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, Installation};
 use crate::domain::{AssociateId, UserStatus};
@@ -272,15 +270,4 @@ fn found(owner: Option<TokenOwner>, failure: &'static str) -> Result<Identity, A
         debug!("{failure}");
         ApiError::Unauthorized
     })
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .auth()
-            .authenticate(state.store(), &parts.headers)
-            .await
-    }
 }

@@ -12,7 +12,7 @@ mod json;
 mod media_type;
 mod xml;
 
-pub use extract::WireBody;
+pub use extract::read_body;
 pub use fields::{Scalar, UserPresenceStatusFields, WireFields, WirePresence};
 pub use media_type::{BodyFormat, MediaTypeError};
 
