@@ -3,15 +3,20 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::time::Duration;
 
+use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Router, ServiceExt as _};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
@@ -115,16 +120,20 @@ pub fn router(state: AppState) -> Router {
 /// (BENCHMARKS.md); the router calls the same [`user::call`], so the two ways in answer alike.
 #[derive(Clone)]
 pub struct Service {
+    inner: Arc<ServiceInner>,
+}
+
+struct ServiceInner {
     state: AppState,
     router: Router,
-    /// The documented addresses under the base path, in [`Operation`] order.
-    documented: Arc<[(String, Operation); 2]>,
+    /// The documented addresses under the base path, with the operation at each.
+    documented: [(String, Operation); 2],
 }
 
 impl Service {
     pub fn new(state: AppState) -> Self {
         let base_path = &state.settings().base_path;
-        let documented = Arc::new([
+        let documented = [
             (
                 format!(
                     "{base_path}{}",
@@ -139,11 +148,32 @@ impl Service {
                 ),
                 Operation::SetUserPresenceStatus,
             ),
-        ]);
+        ];
         Self {
-            router: router(state.clone()),
-            state,
-            documented,
+            inner: Arc::new(ServiceInner {
+                router: router(state.clone()),
+                state,
+                documented,
+            }),
+        }
+    }
+
+    /// Answers one request.
+    pub async fn answer(self, request: Request) -> Response {
+        match self.direct(&request) {
+            Some(operation) => user::call(self.inner.state.clone(), operation, request).await,
+            None => {
+                let answered = self
+                    .inner
+                    .router
+                    .clone()
+                    .oneshot(case_insensitive_path(request))
+                    .await;
+                match answered {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
         }
     }
 
@@ -153,30 +183,11 @@ impl Service {
             return None;
         }
         let path = request.uri().path();
-        self.documented
+        self.inner
+            .documented
             .iter()
             .find(|(documented, _)| documented == path)
             .map(|&(_, operation)| operation)
-    }
-}
-
-impl tower::Service<Request> for Service {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        match self.direct(&request) {
-            Some(operation) => {
-                let state = self.state.clone();
-                Box::pin(async move { Ok(user::call(state, operation, request).await) })
-            }
-            None => Box::pin(self.router.clone().oneshot(case_insensitive_path(request))),
-        }
     }
 }
 
@@ -198,17 +209,65 @@ async fn only_get() -> ApiError {
 
 /// Serves the application on a bound listener until `shutdown` completes, then stops
 /// accepting and lets the requests in flight finish.
+///
+/// Each connection is served by hyper's HTTP/1 server directly, as `axum::serve` would with
+/// the crate's features, minus its conversions between service types: [`Service`] answers
+/// hyper's requests itself (BENCHMARKS.md).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let monitor = tokio::spawn(health::monitor(state.store().clone()));
-    let served = axum::serve(listener, Service::new(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let service = Service::new(state);
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                refused(error).await;
+                continue;
+            }
+        };
+        let service = service.clone();
+        let connection = http1::Builder::new().serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |request: hyper::Request<Incoming>| {
+                let answer = service.clone().answer(request.map(Body::new));
+                async move { Ok::<_, Infallible>(answer.await) }
+            }),
+        );
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     monitor.abort();
-    served
+    Ok(())
+}
+
+/// Waits out a failed `accept`. A connection that failed before it was accepted concerns only
+/// its client; anything else (too many open files, say) is logged, and the next attempt waits
+/// a second so that the loop does not spin while it lasts.
+async fn refused(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Lower-cases the path (ASP.NET routes match in any case) and drops a trailing slash; the
