@@ -57,8 +57,22 @@ impl ResponseFormat {
     /// server's order. No header, or nothing acceptable, gives JSON.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut values = headers.get_all(ACCEPT).iter();
-        if let (Some(only), None) = (values.next(), values.next())
-            && let Ok(value) = only.to_str()
+        let (first, second) = (values.next(), values.next());
+        let Some(first) = first else {
+            return Self::ApplicationJson;
+        };
+        if second.is_none()
+            && let Some(format) = Self::ALL.into_iter().find(|format| {
+                first
+                    .as_bytes()
+                    .eq_ignore_ascii_case(format.media_type().as_bytes())
+            })
+        {
+            // The usual header: exactly one of the produced types, with nothing to parse.
+            return format;
+        }
+        if second.is_none()
+            && let Ok(value) = first.to_str()
             && !value.contains(',')
         {
             // The common case, a single range: the first produced type it matches, with no

@@ -183,7 +183,9 @@ impl Store {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
             Self::Sqlite(s) => s.presence(associate_id),
-            Self::Postgres(p) => p.presence(associate_id).await,
+            // Boxed, here and in the two below, so that every request's future is not as large
+            // as PostgreSQL's: moving it cost a Get on SQLite 3 % (BENCHMARKS.md).
+            Self::Postgres(p) => Box::pin(p.presence(associate_id)).await,
         }
     }
 
@@ -196,7 +198,7 @@ impl Store {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
             Self::Sqlite(s) => s.set_presence(associate_id, presence).await,
-            Self::Postgres(p) => p.set_presence(associate_id, &presence).await,
+            Self::Postgres(p) => Box::pin(p.set_presence(associate_id, &presence)).await,
         }
     }
 
@@ -204,7 +206,7 @@ impl Store {
     pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
         match self {
             Self::Sqlite(s) => s.credentials(login),
-            Self::Postgres(p) => p.credentials(login).await,
+            Self::Postgres(p) => Box::pin(p.credentials(login)).await,
         }
     }
 
@@ -477,10 +479,12 @@ tokio::task_local! {
 /// Runs one request's work: its lookups may all rely on the first one's look at whether the
 /// cached users are current, as a look that began after the request arrived shows every
 /// change committed before. Without it every lookup looks again (correct, only slower).
-pub async fn one_request<F: std::future::Future>(work: F) -> F::Output {
-    REQUEST_SAW_A_ROUND
-        .scope(std::cell::Cell::new(false), work)
-        .await
+///
+/// Not an `async fn`: that would hold `work` twice, as its argument and inside the scope.
+pub fn one_request<F: std::future::Future>(
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    REQUEST_SAW_A_ROUND.scope(std::cell::Cell::new(false), work)
 }
 
 /// Logins and application names match in ASCII case only, as SQLite's NOCASE folds them:

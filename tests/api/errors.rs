@@ -284,6 +284,19 @@ async fn bodies_over_the_limit_are_413() {
     let response = send_raw(app.address, request.as_bytes()).await;
     assert_eq!(response.status, 413);
 
+    // And when each chunk is under the limit but together they are over it.
+    let (head, tail) = large.split_at(large.len() / 2);
+    let chunks = format!(
+        "{:x}\r\n{head}\r\n{:x}\r\n{tail}\r\n0\r\n\r\n",
+        head.len(),
+        tail.len()
+    );
+    let request = format!(
+        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}"
+    );
+    let response = send_raw(app.address, request.as_bytes()).await;
+    assert_eq!(response.status, 413);
+
     let small = app
         .send(
             Request::post(GET)

@@ -9,6 +9,7 @@ both_backends!(
     xml_response_bytes,
     select_nulls_the_members_not_selected,
     headers_of_later_features_are_accepted_and_ignored,
+    a_body_in_several_chunks_is_read_whole,
 );
 
 async fn every_consumed_content_type_is_read() {
@@ -240,4 +241,26 @@ async fn headers_of_later_features_are_accepted_and_ignored() {
         )
         .await;
     assert_eq!(response.status, 200);
+}
+
+async fn a_body_in_several_chunks_is_read_whole() {
+    let app = spawn_app().await;
+    let whole = app
+        .send(
+            Request::post(GET)
+                .basic(ADMIN)
+                .json(r#"{"AssociateId":963}"#),
+        )
+        .await;
+    assert_eq!(whole.status, 200);
+    let chunks: String = [r#"{"Assoc"#, r#"iateId""#, ":963}"]
+        .iter()
+        .map(|chunk| format!("{:x}\r\n{chunk}\r\n", chunk.len()))
+        .collect();
+    let request = format!(
+        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}0\r\n\r\n"
+    );
+    let chunked = send_raw(app.address, request.as_bytes()).await;
+    assert_eq!(chunked.status, 200);
+    assert_eq!(chunked.body, whole.body);
 }

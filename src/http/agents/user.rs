@@ -173,7 +173,9 @@ async fn reply(
     if let (Some(target), Some(view)) = (language.language(), view.as_mut())
         && let Some(Cow::Borrowed(text)) = view.message
     {
-        view.message = Some(language::translate(state.store(), text, target).await?);
+        // Boxed: most calls ask for no language, and this future is larger than the rest of
+        // the call's together.
+        view.message = Some(Box::pin(language::translate(state.store(), text, target)).await?);
     }
     let body = encode::presence(format, view.as_ref());
     let mut response = ([(CONTENT_TYPE, format.content_type())], body).into_response();

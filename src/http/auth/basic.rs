@@ -81,7 +81,9 @@ impl BasicAuthenticator {
                 is_admin: user.is_admin,
             });
         }
-        match self.check_password(store, clock, login, password).await? {
+        // Boxed: the first check of a password is rare, and its future, as large as the rest
+        // of the request's together, would otherwise be moved with every request.
+        match Box::pin(self.check_password(store, clock, login, password)).await? {
             PasswordCheck::Valid(user) => {
                 if let Some(hash) = &user.password_hash {
                     self.cache.insert(key, user.associate_id, hash);

@@ -124,6 +124,10 @@ impl Authenticator {
     }
 
     // At debug level the span costs nothing unless someone is looking at debug output.
+    //
+    // Every scheme but Basic with a known password is boxed where it is awaited: their
+    // futures are large and rare, and unboxed every request's future would carry them
+    // (BENCHMARKS.md).
     #[tracing::instrument(name = "authenticate", level = "debug", skip_all)]
     pub async fn authenticate(
         &self,
@@ -134,7 +138,7 @@ impl Authenticator {
             Some(header) => self.authorization(store, header).await?,
             None if self.settings.ticket => (
                 Scheme::Session,
-                session::authenticate(store, &self.clock, headers).await?,
+                Box::pin(session::authenticate(store, &self.clock, headers)).await?,
             ),
             None => {
                 debug!("no Authorization header");
@@ -165,7 +169,7 @@ impl Authenticator {
             || (scheme.eq_ignore_ascii_case("Basic") && credentials.starts_with(TICKET_PREFIX))
         {
             self.enabled(self.settings.ticket, "SOTicket")?;
-            let owner = tickets::check_ticket(store, &self.clock, credentials).await?;
+            let owner = Box::pin(tickets::check_ticket(store, &self.clock, credentials)).await?;
             return Ok((
                 Scheme::Ticket,
                 found(owner, "unknown, expired or revoked ticket")?,
@@ -182,7 +186,8 @@ impl Authenticator {
         if scheme.eq_ignore_ascii_case("Bearer") {
             self.enabled(self.settings.bearer, "Bearer")?;
             if credentials.starts_with(ACCESS_TOKEN_PREFIX) {
-                let owner = tickets::check_access_token(store, &self.clock, credentials).await?;
+                let owner =
+                    Box::pin(tickets::check_access_token(store, &self.clock, credentials)).await?;
                 return Ok((
                     Scheme::AccessToken,
                     found(owner, "unknown, expired or revoked access token")?,
@@ -194,8 +199,8 @@ impl Authenticator {
                 );
                 return Err(ApiError::Unauthorized);
             };
-            let associate_id = jwt.verify(credentials).await?;
-            let user = store.credentials_of(associate_id).await?;
+            let associate_id = Box::pin(jwt.verify(credentials)).await?;
+            let user = Box::pin(store.credentials_of(associate_id)).await?;
             let Some(user) = user.filter(|u| u.status != UserStatus::StatusDeleted) else {
                 debug!(%associate_id, "the JWT names no active Service user");
                 return Err(ApiError::Unauthorized);
@@ -234,7 +239,7 @@ impl Authenticator {
             .map(str::trim);
         let application = match token {
             Some(token) if !token.is_empty() => {
-                store.find_application(SecretHash::of(token)).await?
+                Box::pin(store.find_application(SecretHash::of(token))).await?
             }
             _ => None,
         };
