@@ -929,28 +929,32 @@ fn commit_presence_batch(
     let (before, mark_before, results) = in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
         let before = latest_revision(tx)?;
         let mark_before = users.look();
+        // Not `UPDATE ... RETURNING`: SQLite gathers returned rows in a temporary table it
+        // opens and closes on every run, which cost a fifth of a Set (BENCHMARKS.md). Reading
+        // the row back reads a page the update just brought into the cache.
         let mut update = tx.prepare_cached(
             "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
-             WHERE associate_id = ?1
-             RETURNING login, password_hash, is_admin",
+             WHERE associate_id = ?1",
+        )?;
+        let mut read_back = tx.prepare_cached(
+            "SELECT login, password_hash, is_admin FROM service_user WHERE associate_id = ?1",
         )?;
         let results = batch
             .iter()
             .map(|write| {
-                let stored = update
-                    .query_row(
-                        params![
-                            write.associate_id.get(),
-                            write.presence.status.number(),
-                            write.presence.message.as_deref(),
-                            now
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .optional()?;
-                let Some((login, password_hash, is_admin)) = stored else {
+                let updated = update.execute(params![
+                    write.associate_id.get(),
+                    write.presence.status.number(),
+                    write.presence.message.as_deref(),
+                    now
+                ])?;
+                if updated == 0 {
                     return Ok(None);
-                };
+                }
+                let (login, password_hash, is_admin) = read_back
+                    .query_row([write.associate_id.get()], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?;
                 own.changed.push(ChangedUser {
                     login,
                     credentials: Credentials {
