@@ -24,6 +24,10 @@ impl BodyFormat {
         let Some(header) = header else {
             return Ok(Self::Json);
         };
+        if header.eq_ignore_ascii_case(b"application/json") {
+            // The usual header, with nothing to parse.
+            return Ok(Self::Json);
+        }
         let header = String::from_utf8_lossy(header);
         let mut parts = header.split(';');
         let essence = parts.next().unwrap_or_default().trim();
