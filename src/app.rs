@@ -1,5 +1,6 @@
-//! The application: its shared state, its router, and a `serve` that tests can drive on any
-//! listener.
+//! The application: its shared state, its router, the service in front of the router that
+//! answers the two operations' documented addresses itself, and a `serve` that tests can drive
+//! on any listener.
 
 use std::convert::Infallible;
 use std::future::Future;

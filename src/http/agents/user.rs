@@ -46,8 +46,8 @@ pub enum Operation {
 ///
 /// This is the whole of an operation, with no extractors or middleware: the service calls it
 /// directly for POSTs to the documented addresses, which is most of the traffic and where the
-/// router's generality cost a third of the time (BENCHMARKS.md); the router calls it for any
-/// other spelling.
+/// router, its middleware and the extractors cost a sixth of a Get's instructions
+/// (BENCHMARKS.md); the router calls it for any other spelling.
 pub async fn call(state: AppState, operation: Operation, request: Request) -> Response {
     let format = ResponseFormat::from_headers(request.headers());
     let (parts, body) = request.into_parts();

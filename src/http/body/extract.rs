@@ -45,6 +45,7 @@ pub async fn read_body<T: FromWireFields>(
     Ok(T::from_wire_fields(fields)?)
 }
 
+/// Why [`collect`] stopped short of the whole body.
 enum Collected {
     TooLarge,
     Failed(axum::Error),
