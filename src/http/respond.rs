@@ -27,9 +27,8 @@ impl ClientUri {
     }
 }
 
-pub async fn respond(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn respond(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let format = ResponseFormat::from_headers(request.headers());
-    request.extensions_mut().insert(format);
     let source = ClientUri::of(request.uri(), request.extensions()).clone();
     let mut response = crate::store::one_request(next.run(request)).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {

@@ -32,7 +32,7 @@ fn wait_a_millisecond(tries: i32) -> bool {
 }
 
 /// The checkpoint thread's restart waits at most this long for writers and readers to make
-/// way, and tries again a second later, rather than hold up every Set behind it.
+/// way, and tries again at the next checkpoint, rather than hold up every Set behind it.
 fn wait_briefly_to_restart(tries: i32) -> bool {
     std::thread::sleep(Duration::from_millis(1));
     tries < 10

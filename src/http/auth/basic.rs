@@ -60,19 +60,14 @@ impl BasicAuthenticator {
     ) -> Result<Identity, ApiError> {
         // Decoded on the stack when short, as nearly all are: this runs on every request.
         let mut buffer = [0u8; 192];
-        let decoded: Cow<'_, [u8]> = match STANDARD.decode_slice(encoded, &mut buffer) {
-            Ok(length) => Cow::Borrowed(&buffer[..length]),
-            Err(DecodeSliceError::OutputSliceTooSmall) => match STANDARD.decode(encoded) {
-                Ok(decoded) => Cow::Owned(decoded),
-                Err(_) => {
-                    debug!("Basic credentials are not base64");
-                    return Err(ApiError::Unauthorized);
-                }
-            },
-            Err(DecodeSliceError::DecodeError(_)) => {
-                debug!("Basic credentials are not base64");
-                return Err(ApiError::Unauthorized);
-            }
+        let decoded = match STANDARD.decode_slice(encoded, &mut buffer) {
+            Ok(length) => Ok(Cow::Borrowed(&buffer[..length])),
+            Err(DecodeSliceError::OutputSliceTooSmall) => STANDARD.decode(encoded).map(Cow::Owned),
+            Err(DecodeSliceError::DecodeError(error)) => Err(error),
+        };
+        let Ok(decoded) = decoded else {
+            debug!("Basic credentials are not base64");
+            return Err(ApiError::Unauthorized);
         };
         let Some((login, password)) = std::str::from_utf8(&decoded)
             .ok()
