@@ -277,24 +277,12 @@ async fn bodies_over_the_limit_are_413() {
     );
 
     // Without a Content-Length the limit holds while reading.
-    let chunk = format!("{:x}\r\n{large}\r\n0\r\n\r\n", large.len());
-    let request = format!(
-        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}"
-    );
-    let response = send_raw(app.address, request.as_bytes()).await;
+    let response = send_raw(app.address, chunked_get(&[&large]).as_bytes()).await;
     assert_eq!(response.status, 413);
 
     // And when each chunk is under the limit but together they are over it.
     let (head, tail) = large.split_at(large.len() / 2);
-    let chunks = format!(
-        "{:x}\r\n{head}\r\n{:x}\r\n{tail}\r\n0\r\n\r\n",
-        head.len(),
-        tail.len()
-    );
-    let request = format!(
-        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}"
-    );
-    let response = send_raw(app.address, request.as_bytes()).await;
+    let response = send_raw(app.address, chunked_get(&[head, tail]).as_bytes()).await;
     assert_eq!(response.status, 413);
 
     let small = app

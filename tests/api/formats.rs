@@ -253,13 +253,7 @@ async fn a_body_in_several_chunks_is_read_whole() {
         )
         .await;
     assert_eq!(whole.status, 200);
-    let chunks: String = [r#"{"Assoc"#, r#"iateId""#, ":963}"]
-        .iter()
-        .map(|chunk| format!("{:x}\r\n{chunk}\r\n", chunk.len()))
-        .collect();
-    let request = format!(
-        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunks}0\r\n\r\n"
-    );
+    let request = chunked_get(&[r#"{"Assoc"#, r#"iateId""#, ":963}"]);
     let chunked = send_raw(app.address, request.as_bytes()).await;
     assert_eq!(chunked.status, 200);
     assert_eq!(chunked.body, whole.body);

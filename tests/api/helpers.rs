@@ -344,6 +344,19 @@ pub async fn send_to(address: SocketAddr, request: Request) -> Response {
     send_raw(address, &request.to_bytes(address)).await
 }
 
+/// A JSON Get as the administrator (`tje0`), its body sent in these chunks
+/// (`Transfer-Encoding: chunked`, so without a Content-Length), then the connection closed.
+pub fn chunked_get(chunks: &[&str]) -> String {
+    let mut request = format!(
+        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for chunk in chunks {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    request
+}
+
 /// Sends bytes as they are and reads the response until the server closes the connection.
 pub async fn send_raw(address: SocketAddr, bytes: &[u8]) -> Response {
     let mut stream = TcpStream::connect(address)
