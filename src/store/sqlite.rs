@@ -119,11 +119,14 @@ const MAX_BATCH: usize = 256;
 /// How many of the newest changes the change log keeps (see `trim_user_changes`).
 const KEPT_CHANGES: i64 = 100_000;
 
+/// The page size of a database this program creates; one made elsewhere keeps its own.
+const PAGE_SIZE: i64 = 1024;
+
 /// A write-ahead log longer than this many pages is restarted (see `checkpoint`). Each restart
-/// holds Sets up for a moment, so not too often: at 10 000 pages (40 MiB) rather than SQLite's
-/// own 1000, a steady stream of Sets restarts the log about twice a second instead of ten
-/// times, which raised Set throughput by about 5 % and lowered its p99 (BENCHMARKS.md). The
-/// file keeps the largest size it reached, about 60 MiB under that load.
+/// holds Sets up for a moment, so not too often: at 10 000 pages (10 MiB of [`PAGE_SIZE`])
+/// rather than SQLite's own 1000, a steady stream of Sets restarts the log about twice a
+/// second instead of ten times, which raised Set throughput by about 5 % and lowered its p99
+/// (BENCHMARKS.md). The file keeps the largest size it reached.
 const WAL_RESTART_FRAMES: i64 = 10_000;
 
 /// How often the checkpoint thread copies the write-ahead log into the database file. Often,
@@ -151,6 +154,14 @@ impl SqliteStore {
             source,
         };
         let writer = open_connection(&path, synchronous).map_err(open_error)?;
+        // Takes effect only on a new file, before anything (the switch to WAL below) writes
+        // its first page. A Set rewrites whole pages: its row's and the change log's, copied
+        // into the statement journal, checksummed and appended to the WAL. At 1 KiB rather
+        // than SQLite's 4 KiB, Set throughput rose by about a tenth (BENCHMARKS.md); a row
+        // is a few dozen bytes, so pages hold plenty still.
+        writer
+            .pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(open_error)?;
         // WAL lets readers proceed while a write commits.
         writer
             .pragma_update(None, "journal_mode", "WAL")
@@ -1283,6 +1294,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(owner, None);
+    }
+
+    #[tokio::test]
+    async fn a_new_database_gets_small_pages_and_an_existing_one_keeps_its_own() {
+        let directory = tempfile::tempdir().unwrap();
+        let page_size = |path: &Path| {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0))
+                .unwrap()
+        };
+        let new = directory.path().join("new.db");
+        Store::open_and_migrate(&format!("sqlite://{}", new.display()))
+            .await
+            .unwrap();
+        assert_eq!(page_size(&new), PAGE_SIZE);
+
+        let existing = directory.path().join("existing.db");
+        Connection::open(&existing)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 8192; CREATE TABLE t (x);")
+            .unwrap();
+        let (store, _) = Store::open_and_migrate(&format!("sqlite://{}", existing.display()))
+            .await
+            .unwrap();
+        assert_eq!(page_size(&existing), 8192);
+        store.presence(AssociateId::new(1)).await.unwrap();
     }
 
     #[tokio::test]
