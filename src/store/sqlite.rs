@@ -1,6 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
 mod wal_index;
+mod wal_writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLockReadGuard, TryLockError};
@@ -1198,7 +1199,13 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut conn = Connection::open_with_flags(path, flags)?;
+    // Through the VFS that writes a commit's frames to the log together (`wal_writes`); the
+    // default one if it could not be registered.
+    let mut conn = if wal_writes::register() {
+        Connection::open_with_flags_and_vfs(path, flags, wal_writes::VFS_NAME)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
     conn.busy_handler(Some(wait_a_millisecond))?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
