@@ -1,5 +1,5 @@
-//! The real `presence` binary as operators run it: durability across SIGKILL, and a clean stop
-//! on SIGTERM.
+//! The real `presence` binary as operators run it: durability across SIGKILL, a clean stop
+//! on SIGTERM, and the command line used beside a busy server.
 
 use std::process::Command;
 use std::time::Duration;
@@ -10,6 +10,7 @@ both_backends!(
     acknowledged_sets_survive_sigkill,
     sigterm_finishes_and_exits_zero,
     shutdown_lets_a_request_in_flight_finish,
+    the_command_line_beside_a_busy_server_leaves_it_serving,
 );
 
 fn start_server(database_url: &str) -> ServerProcess {
@@ -135,4 +136,73 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         .await
         .expect("the server stops once the request is answered")
         .unwrap();
+}
+
+async fn the_command_line_beside_a_busy_server_leaves_it_serving() {
+    let database = fresh_database().await;
+    let database_url = database.url.clone();
+    {
+        let (store, _) = presence::store::Store::open_and_migrate(&database_url)
+            .await
+            .unwrap();
+        for id in 100..109 {
+            add_user(&store, id, &format!("agent{id}"), "x", false).await;
+        }
+    }
+    let mut server = start_server(&database_url);
+    // Sets without pause from eight clients, while the command line opens the same database
+    // again and again: on SQLite, each time it decides whether it is the only process using
+    // the shared memory of the write-ahead log.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let address = server.address;
+    let writers: Vec<_> = (100..108)
+        .map(|id| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut round = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = send_to(address, set_request(id, round)).await;
+                    assert_eq!(response.status, 200, "associate {id}, round {round}");
+                    round += 1;
+                }
+                round
+            })
+        })
+        .collect();
+    for round in 0..30 {
+        let status = if round % 2 == 0 {
+            "StatusNotAvailable"
+        } else {
+            "StatusNormal"
+        };
+        let url = database_url.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(presence_binary())
+                .args(["--database", &url, "status", "set", "108", status])
+                .output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let answer = server
+            .send(
+                Request::post(GET)
+                    .basic(ADMIN)
+                    .json(r#"{"AssociateId":108}"#),
+            )
+            .await;
+        assert_eq!(answer.json()["Status"], status, "round {round}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        assert!(
+            writer.await.unwrap() > 0,
+            "every client's Sets went through"
+        );
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server still runs"
+    );
 }

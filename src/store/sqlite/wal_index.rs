@@ -12,8 +12,10 @@
 //! written, reads as "changed", so the worst case is asking the database every time.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -42,6 +44,32 @@ pub struct WalIndex {
     map: Mmap,
 }
 
+/// The wal-index file at `path`, opened once per process and never closed.
+///
+/// Closing any descriptor of a file drops every POSIX lock the process holds on it, and this
+/// process's SQLite connections hold one on the wal-index: the shared lock that tells other
+/// processes it is in use. Without it, the next process to open the database (the command
+/// line beside a running server) takes itself for the only one, truncates the wal-index and
+/// builds it anew under this one's feet, which then faults (SIGBUS) reading it. SQLite's own
+/// VFS keeps descriptors open for the same reason.
+fn kept_open(path: &Path) -> std::io::Result<&'static File> {
+    static KEPT: Mutex<Vec<(u64, u64, &'static File)>> = Mutex::new(Vec::new());
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    // Looked up by a stat, which opens nothing: opening and closing a second descriptor is
+    // what must not happen.
+    let metadata = std::fs::metadata(path)?;
+    if let Some((_, _, file)) = kept
+        .iter()
+        .find(|(device, inode, _)| (*device, *inode) == (metadata.dev(), metadata.ino()))
+    {
+        return Ok(file);
+    }
+    let file: &'static File = Box::leak(Box::new(File::open(path)?));
+    let metadata = file.metadata()?;
+    kept.push((metadata.dev(), metadata.ino(), file));
+    Ok(file)
+}
+
 impl WalIndex {
     /// Maps the wal-index of the database at `database`. Call it while a connection to the
     /// database is open in WAL mode: SQLite keeps the file at its full size while any
@@ -50,7 +78,7 @@ impl WalIndex {
     pub fn open(database: &Path) -> std::io::Result<Self> {
         let mut path = database.as_os_str().to_owned();
         path.push("-shm");
-        let file = File::open(path)?;
+        let file = kept_open(Path::new(&path))?;
         let length = std::mem::size_of::<Reading>();
         if file.metadata()?.len() < length as u64 {
             return Err(std::io::Error::other(
@@ -59,7 +87,7 @@ impl WalIndex {
         }
         // SAFETY: the mapping is read-only and only ever read through atomic loads (below),
         // since other connections write the same memory concurrently.
-        let map = unsafe { MmapOptions::new().len(length).map(&file)? };
+        let map = unsafe { MmapOptions::new().len(length).map(file)? };
         Ok(Self { map })
     }
 
