@@ -28,7 +28,12 @@ const FRAME_HEADER: usize = 24;
 
 /// Frames kept beyond this many bytes are written at once: a large transaction that spills
 /// pages before it commits holds no more than this in memory.
-const MAX_KEPT: usize = 1 << 20;
+const MAX_KEPT: usize = 1 << 16;
+
+/// The most the default VFS writes in one call: it masks the length of a write to 17 bits,
+/// and a longer write fails as if the disk were full. What is kept goes out in pieces of
+/// this size.
+const MAX_WRITE: usize = 1 << 16;
 
 /// Registers the VFS (once per process) and says whether it can be used.
 pub fn register() -> bool {
@@ -323,7 +328,15 @@ impl Kept {
         if self.bytes.is_empty() {
             return ffi::SQLITE_OK;
         }
-        let written = sink(&self.bytes, self.start);
+        let mut written = ffi::SQLITE_OK;
+        let mut offset = self.start;
+        for piece in self.bytes.chunks(MAX_WRITE) {
+            written = sink(piece, offset);
+            if written != ffi::SQLITE_OK {
+                break;
+            }
+            offset += piece.len() as i64;
+        }
         self.bytes.clear();
         written
     }
@@ -469,9 +482,51 @@ mod tests {
     #[test]
     fn a_long_transaction_is_written_in_bounded_pieces() {
         let (mut kept, mut file) = (Kept::default(), File::default());
-        let frames = MAX_KEPT / (FRAME_HEADER + PAGE) + 1;
-        append_frames(&mut kept, &mut file, 0, frames, false);
-        assert_eq!(file.writes.len(), 1);
-        assert!(file.writes[0].1 >= MAX_KEPT);
+        let frames = 3 * MAX_KEPT / (FRAME_HEADER + PAGE);
+        append_frames(&mut kept, &mut file, 0, frames, true);
+        assert!(file.writes.len() >= 3);
+        assert!(file.writes.iter().all(|&(_, length)| length <= MAX_WRITE));
+        let mut expected = File::default();
+        append_frames(&mut Kept::default(), &mut expected, 0, frames, true);
+        assert_eq!(file.image, expected.image);
+        assert!(kept.bytes.is_empty());
+    }
+
+    #[test]
+    fn a_commit_of_many_pages_is_read_back_by_another_connection() {
+        use rusqlite::{Connection, OpenFlags};
+        assert!(register());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("log.db");
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let writer = Connection::open_with_flags_and_vfs(&path, flags, VFS_NAME).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA cache_size = 50;
+                 CREATE TABLE t (x BLOB);",
+            )
+            .unwrap();
+        // Far more pages than the cache holds (so some are spilled before the commit) and
+        // than fit in one write of the default VFS.
+        writer
+            .execute_batch(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT randomblob(700) FROM n;
+                 UPDATE t SET x = randomblob(600) WHERE rowid % 3 = 0;
+                 COMMIT;",
+            )
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        let (rows, bytes): (i64, i64) = reader
+            .query_row("SELECT count(*), sum(length(x)) FROM t", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, bytes), (2000, 1334 * 700 + 666 * 600));
+        let check: String = reader
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
     }
 }
