@@ -1,4 +1,5 @@
-//! Writes each commit to the write-ahead log in two system calls instead of two per page.
+//! Writes each commit to the write-ahead log in two system calls instead of two per page (for
+//! a commit of up to 64 KiB; a larger one in pieces of that size).
 //!
 //! SQLite appends a frame to the log as two writes, its 24-byte header and then the page
 //! (<https://www.sqlite.org/walformat.html>, "WAL Frame Format"), so a batch of Sets touching
