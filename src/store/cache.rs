@@ -64,6 +64,9 @@ pub(super) struct State<M> {
     presence: HashMap<AssociateId, Option<UserPresenceStatus>>,
     /// By login in ASCII lower case, as logins match in any case.
     credentials: HashMap<Box<str>, Option<Credentials>>,
+    /// The key in `credentials` of each associate cached there as a user: a Set names the
+    /// associate, not the login, and changes the status the credentials carry.
+    logins: HashMap<AssociateId, Box<str>>,
 }
 
 impl<M: Copy + PartialEq> UserCache<M> {
@@ -74,6 +77,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
                 revision,
                 presence: HashMap::new(),
                 credentials: HashMap::new(),
+                logins: HashMap::new(),
             }),
         }
     }
@@ -107,31 +111,41 @@ impl<M: Copy + PartialEq> UserCache<M> {
         if changes.too_many || changes.revision < state.revision {
             state.presence.clear();
             state.credentials.clear();
+            state.logins.clear();
         }
         // Removals first: a login removed and then given to someone else arrives as both.
         for removed in changes.removed {
             state.presence.remove(&removed.associate_id);
-            state.credentials.remove(&*folded(&removed.login));
+            state.remove_credentials(&folded(&removed.login));
         }
         state.apply_changes(changes.changed);
         state.revision = changes.revision;
         state.mark = mark;
     }
 
-    /// Applies a commit this process made: `own` holds every change after revision `before`
-    /// up to its `revision`, as the commit wrote them, so they need not be read back. With
-    /// `marks`, the marks just before and just after the commit, between which it was the only
-    /// one: entries current as of the first are then current as of the second.
+    /// Applies a commit of Sets this process made, from revision `before` to `after`:
+    /// `presences` holds every presence it changed, by associate, as the commit wrote them, so
+    /// nothing need be read back. With `marks`, the marks just before and just after the
+    /// commit, between which it was the only one: entries current as of the first are then
+    /// current as of the second.
     ///
     /// Entries not at `before` are left for the next refresh, which reads the commit back.
-    pub fn apply_own(&self, before: i64, own: Changes, marks: Option<(M, M)>) {
+    pub fn apply_own(
+        &self,
+        before: i64,
+        after: i64,
+        presences: Vec<(AssociateId, UserPresenceStatus)>,
+        marks: Option<(M, M)>,
+    ) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.revision != before {
             return;
         }
         let current = marks.filter(|(mark_before, _)| state.mark == Some(*mark_before));
-        state.apply_changes(own.changed);
-        state.revision = own.revision;
+        for (associate_id, presence) in presences {
+            state.set_presence(associate_id, presence);
+        }
+        state.revision = after;
         if let Some((_, mark_after)) = current {
             state.mark = Some(mark_after);
         }
@@ -157,8 +171,10 @@ impl<M: Copy + PartialEq> UserCache<M> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if revision >= state.revision {
             let login: Box<str> = folded(login).into();
-            make_room(&mut state.credentials, &login);
-            state.credentials.insert(login, credentials);
+            if let Some((victim, Some(evicted))) = make_room(&mut state.credentials, &login) {
+                state.forget_login(evicted.associate_id, &victim);
+            }
+            state.put_credentials(login, credentials);
         }
     }
 }
@@ -171,9 +187,51 @@ impl<M> State<M> {
             if let Some(entry) = self.presence.get_mut(&user.credentials.associate_id) {
                 *entry = Some(user.presence);
             }
-            if let Some(entry) = self.credentials.get_mut(&*folded(&user.login)) {
-                *entry = Some(user.credentials);
+            let login = folded(&user.login);
+            if self.credentials.contains_key(&*login) {
+                self.put_credentials(login.into(), Some(user.credentials));
             }
+        }
+    }
+
+    /// A Set's change: the presence, and the status the associate's credentials carry.
+    fn set_presence(&mut self, associate_id: AssociateId, presence: UserPresenceStatus) {
+        if let Some(login) = self.logins.get(&associate_id)
+            && let Some(Some(credentials)) = self.credentials.get_mut(login)
+        {
+            credentials.status = presence.status;
+        }
+        if let Some(entry) = self.presence.get_mut(&associate_id) {
+            *entry = Some(presence);
+        }
+    }
+
+    /// Caches `credentials` under `login` (folded), keeping `logins` in step.
+    fn put_credentials(&mut self, login: Box<str>, credentials: Option<Credentials>) {
+        let owner = credentials.as_ref().map(|c| c.associate_id);
+        if let Some(Some(previous)) = self.credentials.insert(login.clone(), credentials)
+            && Some(previous.associate_id) != owner
+        {
+            self.forget_login(previous.associate_id, &login);
+        }
+        if let Some(owner) = owner {
+            self.logins.insert(owner, login);
+        }
+    }
+
+    fn remove_credentials(&mut self, login: &str) {
+        if let Some(Some(removed)) = self.credentials.remove(login) {
+            self.forget_login(removed.associate_id, login);
+        }
+    }
+
+    fn forget_login(&mut self, associate_id: AssociateId, login: &str) {
+        if self
+            .logins
+            .get(&associate_id)
+            .is_some_and(|known| **known == *login)
+        {
+            self.logins.remove(&associate_id);
         }
     }
 
@@ -187,13 +245,18 @@ impl<M> State<M> {
     }
 }
 
-fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, key: &K) {
+/// Evicts an arbitrary entry if the map is full and `key` would be a new one; returns it.
+fn make_room<K: Clone + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    key: &K,
+) -> Option<(K, V)> {
     if map.len() >= CAPACITY
         && !map.contains_key(key)
         && let Some(victim) = map.keys().next().cloned()
     {
-        map.remove(&victim);
+        return map.remove_entry(&victim);
     }
+    None
 }
 
 #[cfg(test)]
@@ -311,29 +374,109 @@ mod tests {
             Some(1),
         );
         cache.insert_presence(AssociateId::new(1), None, 3);
-        let own = |revision, status| Changes {
-            revision,
-            changed: vec![user(1, "a", status)],
-            ..Changes::default()
+        let set = |status| {
+            vec![(
+                AssociateId::new(1),
+                UserPresenceStatus {
+                    status,
+                    message: Message::none(),
+                },
+            )]
         };
 
-        cache.apply_own(3, own(4, UserStatus::StatusNotAvailable), Some((1, 2)));
+        cache.apply_own(3, 4, set(UserStatus::StatusNotAvailable), Some((1, 2)));
         assert_eq!(
             status_of(&cache, 2, 1),
             Some(Some(UserStatus::StatusNotAvailable))
         );
 
         // Current as of mark 2, but the commit began at mark 5: someone committed between.
-        cache.apply_own(4, own(5, UserStatus::StatusNormal), Some((5, 6)));
+        cache.apply_own(4, 5, set(UserStatus::StatusNormal), Some((5, 6)));
         assert!(cache.current(Some(6)).is_none());
         assert_eq!(cache.revision(), 5);
 
         // Entries not at the revision the commit began from wait for a refresh.
-        cache.apply_own(9, own(10, UserStatus::StatusSystem), None);
+        cache.apply_own(9, 10, set(UserStatus::StatusSystem), None);
         assert_eq!(cache.revision(), 5);
         let entries = cache.entries();
         let presence = entries.presence(AssociateId::new(1)).unwrap().unwrap();
         assert_eq!(presence.status, UserStatus::StatusNormal);
+    }
+
+    #[test]
+    fn an_own_set_changes_the_status_of_the_cached_credentials_by_associate() {
+        let cache = UserCache::<u8>::new(0);
+        cache.apply(Changes::default(), Some(1));
+        let status_of_login = |login: &str| {
+            cache
+                .entries()
+                .credentials(login)
+                .map(|c| c.map(|c| c.status))
+        };
+        let away = |id| {
+            vec![(
+                AssociateId::new(id),
+                UserPresenceStatus {
+                    status: UserStatus::StatusNotAvailable,
+                    message: Message::none(),
+                },
+            )]
+        };
+        cache.insert_credentials(
+            "Tje0",
+            Some(user(1, "tje0", UserStatus::StatusNormal).credentials),
+            0,
+        );
+        cache.apply_own(0, 1, away(1), None);
+        assert_eq!(
+            status_of_login("TJE0"),
+            Some(Some(UserStatus::StatusNotAvailable))
+        );
+
+        // Renamed to "erik": the Set finds the new login, and the old one is gone.
+        cache.apply(
+            Changes {
+                revision: 2,
+                changed: vec![user(1, "erik", UserStatus::StatusNormal)],
+                removed: vec![RemovedLogin {
+                    login: "tje0".into(),
+                    associate_id: AssociateId::new(1),
+                }],
+                ..Changes::default()
+            },
+            Some(2),
+        );
+        cache.insert_credentials(
+            "erik",
+            Some(user(1, "erik", UserStatus::StatusNormal).credentials),
+            2,
+        );
+        cache.apply_own(2, 3, away(1), None);
+        assert_eq!(status_of_login("tje0"), None);
+        assert_eq!(
+            status_of_login("erik"),
+            Some(Some(UserStatus::StatusNotAvailable))
+        );
+
+        // The login given to associate 2: a Set of associate 1 no longer touches it.
+        cache.apply(
+            Changes {
+                revision: 4,
+                changed: vec![user(2, "erik", UserStatus::StatusNormal)],
+                ..Changes::default()
+            },
+            Some(3),
+        );
+        cache.apply_own(4, 5, away(1), None);
+        assert_eq!(
+            status_of_login("erik"),
+            Some(Some(UserStatus::StatusNormal))
+        );
+        cache.apply_own(5, 6, away(2), None);
+        assert_eq!(
+            status_of_login("erik"),
+            Some(Some(UserStatus::StatusNotAvailable))
+        );
     }
 
     #[test]

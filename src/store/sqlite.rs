@@ -948,53 +948,39 @@ fn commit_presence_batch(
     batch: &[PresenceWrite],
 ) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
     let now = unix_millis();
-    let mut own = Changes::default();
+    let mut presences = Vec::with_capacity(batch.len());
     // Read with the write lock held: nobody else can commit until this transaction has.
-    let (before, mark_before, results) = in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
-        let before = latest_revision(tx)?;
-        let mark_before = users.look();
-        // Not `UPDATE ... RETURNING`: SQLite gathers returned rows in a temporary table it
-        // opens and closes on every run, which cost a fifth of a Set (BENCHMARKS.md). Reading
-        // the row back reads a page the update just brought into the cache.
-        let mut update = tx.prepare_cached(
-            "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
+    let (before, after, mark_before, results) =
+        in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
+            let before = latest_revision(tx)?;
+            let mark_before = users.look();
+            // Nothing is returned or read back: the cache finds the associate's login, whose
+            // cached credentials carry the status, itself (`UserCache::apply_own`). `RETURNING`
+            // cost a fifth of a Set, and reading the row back a tenth of its instructions
+            // (BENCHMARKS.md).
+            let mut update = tx.prepare_cached(
+                "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
              WHERE associate_id = ?1",
-        )?;
-        let mut read_back = tx.prepare_cached(
-            "SELECT login, password_hash, is_admin FROM service_user WHERE associate_id = ?1",
-        )?;
-        let results = batch
-            .iter()
-            .map(|write| {
-                let updated = update.execute(params![
-                    write.associate_id.get(),
-                    write.presence.status.number(),
-                    write.presence.message.as_deref(),
-                    now
-                ])?;
-                if updated == 0 {
-                    return Ok(None);
-                }
-                let (login, password_hash, is_admin) = read_back
-                    .query_row([write.associate_id.get()], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?;
-                own.changed.push(ChangedUser {
-                    login,
-                    credentials: Credentials {
-                        associate_id: write.associate_id,
-                        password_hash,
-                        is_admin,
-                        status: write.presence.status,
-                    },
-                    presence: write.presence.clone(),
-                });
-                Ok(Some(write.presence.clone()))
-            })
-            .collect();
-        own.revision = latest_revision(tx)?;
-        Ok::<_, rusqlite::Error>((before, mark_before, results))
-    })?;
+            )?;
+            let results = batch
+                .iter()
+                .map(|write| {
+                    let updated = update.execute(params![
+                        write.associate_id.get(),
+                        write.presence.status.number(),
+                        write.presence.message.as_deref(),
+                        now
+                    ])?;
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                    presences.push((write.associate_id, write.presence.clone()));
+                    Ok(Some(write.presence.clone()))
+                })
+                .collect();
+            let after = latest_revision(tx)?;
+            Ok::<_, rusqlite::Error>((before, after, mark_before, results))
+        })?;
     // This commit is the only one since `mark_before` if the header counts exactly one more.
     let marks = mark_before
         .zip(users.look())
@@ -1003,7 +989,7 @@ fn commit_presence_batch(
         .changing
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    users.cache.apply_own(before, own, marks);
+    users.cache.apply_own(before, after, presences, marks);
     Ok(results)
 }
 
