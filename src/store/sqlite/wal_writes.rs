@@ -300,7 +300,10 @@ impl Kept {
             self.awaiting_page = true;
             return ffi::SQLITE_OK;
         }
-        if self.awaiting_page && offset == self.end() {
+        // A page is never as short as a header: a second header in a row, which SQLite does not
+        // write, is written out below rather than taken for a page, so a commit header is
+        // never kept unwritten.
+        if self.awaiting_page && offset == self.end() && data.len() > FRAME_HEADER {
             self.keep(data, offset);
             self.awaiting_page = false;
             if self.bytes.len() >= MAX_KEPT {
@@ -463,6 +466,19 @@ mod tests {
                 (frame_offset(1), FRAME_HEADER)
             ]
         );
+    }
+
+    #[test]
+    fn a_header_where_a_page_belongs_is_written_at_once() {
+        let (mut kept, mut file) = (Kept::default(), File::default());
+        assert_eq!(kept.write(&header(0), frame_offset(0), &mut file.sink()), 0);
+        let next = frame_offset(0) + FRAME_HEADER as i64;
+        assert_eq!(kept.write(&header(9), next, &mut file.sink()), 0);
+        assert_eq!(
+            file.writes,
+            vec![(frame_offset(0), FRAME_HEADER), (next, FRAME_HEADER)]
+        );
+        assert!(kept.bytes.is_empty());
     }
 
     #[test]
