@@ -61,29 +61,28 @@ impl ResponseFormat {
         let Some(first) = first else {
             return Self::ApplicationJson;
         };
-        if second.is_none()
-            && let Some(format) = Self::ALL.into_iter().find(|format| {
+        if second.is_none() {
+            // The usual header: exactly one of the produced types, with nothing to parse.
+            if let Some(format) = Self::ALL.into_iter().find(|format| {
                 first
                     .as_bytes()
                     .eq_ignore_ascii_case(format.media_type().as_bytes())
-            })
-        {
-            // The usual header: exactly one of the produced types, with nothing to parse.
-            return format;
-        }
-        if second.is_none()
-            && let Ok(value) = first.to_str()
-            && !value.contains(',')
-        {
-            // The common case, a single range: the first produced type it matches, with no
-            // list to collect and rank (this runs on every request).
-            return match MediaRange::parse(value) {
-                Some(range) if range.quality > 0 => Self::ALL
-                    .into_iter()
-                    .find(|format| range.matches(format.media_type()))
-                    .unwrap_or(Self::ApplicationJson),
-                _ => Self::ApplicationJson,
-            };
+            }) {
+                return format;
+            }
+            // The next most common, a single range: the first produced type it matches, with
+            // no list to collect and rank (this runs on every request).
+            if let Ok(value) = first.to_str()
+                && !value.contains(',')
+            {
+                return match MediaRange::parse(value) {
+                    Some(range) if range.quality > 0 => Self::ALL
+                        .into_iter()
+                        .find(|format| range.matches(format.media_type()))
+                        .unwrap_or(Self::ApplicationJson),
+                    _ => Self::ApplicationJson,
+                };
+            }
         }
         let mut ranges = Vec::new();
         for value in headers.get_all(ACCEPT) {

@@ -280,6 +280,17 @@ mod tests {
         }
     }
 
+    /// What an own commit of one Set passes to `apply_own`.
+    fn set_to(id: i32, status: UserStatus) -> Vec<(AssociateId, UserPresenceStatus)> {
+        vec![(
+            AssociateId::new(id),
+            UserPresenceStatus {
+                status,
+                message: Message::none(),
+            },
+        )]
+    }
+
     fn status_of(cache: &UserCache<u8>, mark: u8, id: i32) -> Option<Option<UserStatus>> {
         let state = cache.current(Some(mark)).expect("current");
         state
@@ -374,15 +385,7 @@ mod tests {
             Some(1),
         );
         cache.insert_presence(AssociateId::new(1), None, 3);
-        let set = |status| {
-            vec![(
-                AssociateId::new(1),
-                UserPresenceStatus {
-                    status,
-                    message: Message::none(),
-                },
-            )]
-        };
+        let set = |status| set_to(1, status);
 
         cache.apply_own(3, 4, set(UserStatus::StatusNotAvailable), Some((1, 2)));
         assert_eq!(
@@ -413,15 +416,7 @@ mod tests {
                 .credentials(login)
                 .map(|c| c.map(|c| c.status))
         };
-        let away = |id| {
-            vec![(
-                AssociateId::new(id),
-                UserPresenceStatus {
-                    status: UserStatus::StatusNotAvailable,
-                    message: Message::none(),
-                },
-            )]
-        };
+        let away = |id| set_to(id, UserStatus::StatusNotAvailable);
         cache.insert_credentials(
             "Tje0",
             Some(user(1, "tje0", UserStatus::StatusNormal).credentials),
