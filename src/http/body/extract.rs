@@ -1,8 +1,7 @@
 use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt as _;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use super::{BodyFormat, DecodeError, FromWireFields, decode_fields};
 use crate::http::error::ApiError;
@@ -34,47 +33,18 @@ pub async fn read_body<T: FromWireFields>(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large);
     }
-    let bytes = collect(body, limit).await.map_err(|error| match error {
-        Collected::TooLarge => too_large,
-        Collected::Failed(error) => {
+    // `Collected::to_bytes` keeps a body that arrived in one frame, as a small request's
+    // does, without a copy.
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(too_large),
+        Err(error) => {
             tracing::debug!(%error, "reading the request body failed");
-            ApiError::InvalidRequest("The request body could not be read".into())
+            return Err(ApiError::InvalidRequest(
+                "The request body could not be read".into(),
+            ));
         }
-    })?;
+    };
     let fields = decode_fields(format, &bytes)?;
     Ok(T::from_wire_fields(fields)?)
-}
-
-/// Why [`collect`] stopped short of the whole body.
-enum Collected {
-    TooLarge,
-    Failed(axum::Error),
-}
-
-/// The whole body, refused once it passes `limit` bytes. A body that arrives in one piece,
-/// as a small request's does, is kept as it came, without a copy.
-async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Collected> {
-    let mut first = Bytes::new();
-    let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(Collected::Failed)?.into_data() else {
-            // Trailers carry nothing an operation reads.
-            continue;
-        };
-        let received = joined.as_ref().map_or(first.len(), BytesMut::len);
-        if received + data.len() > limit {
-            return Err(Collected::TooLarge);
-        }
-        match &mut joined {
-            Some(joined) => joined.extend_from_slice(&data),
-            None if first.is_empty() => first = data,
-            None => {
-                let mut both = BytesMut::with_capacity(first.len() + data.len());
-                both.extend_from_slice(&first);
-                both.extend_from_slice(&data);
-                joined = Some(both);
-            }
-        }
-    }
-    Ok(joined.map_or(first, BytesMut::freeze))
 }
