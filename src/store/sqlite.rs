@@ -978,7 +978,10 @@ fn commit_presence_batch(
                     Ok(Some(write.presence.clone()))
                 })
                 .collect();
-            let after = latest_revision(tx)?;
+            // The trigger logged one change per updated row, each numbered one past the
+            // largest revision (a log row's revision is its rowid): no need to ask again.
+            let after = before + presences.len() as i64;
+            debug_assert_eq!(latest_revision(tx)?, after);
             Ok::<_, rusqlite::Error>((before, after, mark_before, results))
         })?;
     // This commit is the only one since `mark_before` if the header counts exactly one more.
