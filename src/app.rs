@@ -24,6 +24,7 @@ use tower::ServiceExt as _;
 use crate::config::HttpSettings;
 use crate::http::agents::user::{self, Operation};
 use crate::http::auth::Authenticator;
+use crate::http::body::RequestBody;
 use crate::http::error::ApiError;
 use crate::http::health;
 use crate::http::login;
@@ -160,7 +161,7 @@ impl Service {
     }
 
     /// Answers one request.
-    pub async fn answer(self, request: Request) -> Response {
+    pub async fn answer(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
         match self.direct(&request) {
             Some(operation) => user::call(self.inner.state.clone(), operation, request).await,
             None => {
@@ -168,7 +169,7 @@ impl Service {
                     .inner
                     .router
                     .clone()
-                    .oneshot(case_insensitive_path(request))
+                    .oneshot(case_insensitive_path(request.map(Body::new)))
                     .await;
                 match answered {
                     Ok(response) => response,
@@ -179,7 +180,7 @@ impl Service {
     }
 
     /// The operation a request calls directly, if it is a POST to a documented address.
-    fn direct(&self, request: &Request) -> Option<Operation> {
+    fn direct<B>(&self, request: &hyper::Request<B>) -> Option<Operation> {
         if request.method() != Method::POST {
             return None;
         }
@@ -239,7 +240,7 @@ pub async fn serve(
         let connection = http1::Builder::new().serve_connection(
             TokioIo::new(stream),
             service_fn(move |request: hyper::Request<Incoming>| {
-                let answer = service.clone().answer(request.map(Body::new));
+                let answer = service.clone().answer(request);
                 async move { Ok::<_, Infallible>(answer.await) }
             }),
         );

@@ -3,9 +3,8 @@
 
 use std::borrow::Cow;
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::HeaderValue;
+use axum::http::Request;
 use axum::http::header::{CONTENT_LANGUAGE, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,8 @@ use crate::app::AppState;
 use crate::domain::UserPresenceStatus;
 use crate::http::auth::Caller;
 use crate::http::body::{
-    FromWireFields, GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, read_body,
+    FromWireFields, GetUserPresenceStatusRequest, RequestBody, SetUserPresenceStatusRequest,
+    read_body,
 };
 use crate::http::encode;
 use crate::http::error::ApiError;
@@ -48,7 +48,11 @@ pub enum Operation {
 /// directly for POSTs to the documented addresses, which is most of the traffic and where the
 /// router, its middleware and the extractors cost a sixth of a Get's instructions
 /// (BENCHMARKS.md); the router calls it for any other spelling.
-pub async fn call(state: AppState, operation: Operation, request: Request) -> Response {
+pub async fn call(
+    state: AppState,
+    operation: Operation,
+    request: Request<impl RequestBody>,
+) -> Response {
     let format = ResponseFormat::from_headers(request.headers());
     let (parts, body) = request.into_parts();
     let answered = store::one_request(async {
@@ -78,7 +82,11 @@ struct Arguments<T> {
 }
 
 impl<T: FromWireFields> Arguments<T> {
-    async fn read(state: &AppState, parts: &Parts, body: Body) -> Result<Self, ApiError> {
+    async fn read(
+        state: &AppState,
+        parts: &Parts,
+        body: impl RequestBody,
+    ) -> Result<Self, ApiError> {
         let caller = state
             .auth()
             .authenticate(state.store(), &parts.headers)
@@ -101,7 +109,7 @@ async fn get_user_presence_status(
     state: &AppState,
     format: ResponseFormat,
     parts: &Parts,
-    body: Body,
+    body: impl RequestBody,
 ) -> Result<Response, ApiError> {
     let Arguments {
         language,
@@ -121,7 +129,7 @@ async fn set_user_presence_status(
     state: &AppState,
     format: ResponseFormat,
     parts: &Parts,
-    body: Body,
+    body: impl RequestBody,
 ) -> Result<Response, ApiError> {
     let Arguments {
         caller,

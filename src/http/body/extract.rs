@@ -1,9 +1,8 @@
-use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
-use super::{BodyFormat, DecodeError, FromWireFields, decode_fields};
+use super::{BodyFormat, DecodeError, FromWireFields, RequestBody, decode_fields};
 use crate::http::error::ApiError;
 
 impl From<DecodeError> for ApiError {
@@ -19,7 +18,7 @@ impl From<DecodeError> for ApiError {
 /// to `limit` bytes.
 pub async fn read_body<T: FromWireFields>(
     headers: &HeaderMap,
-    body: Body,
+    body: impl RequestBody,
     limit: usize,
 ) -> Result<T, ApiError> {
     let format = BodyFormat::from_content_type(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()))

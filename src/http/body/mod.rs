@@ -16,7 +16,17 @@ pub use extract::read_body;
 pub use fields::{Scalar, UserPresenceStatusFields, WireFields, WirePresence};
 pub use media_type::{BodyFormat, MediaTypeError};
 
+use axum::BoxError;
+use bytes::Bytes;
+
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+
+/// A request's body as an operation reads it: hyper's own for a POST to a documented address,
+/// with no box around it (the box and its error mapping were a twentieth of a Get's
+/// instructions; BENCHMARKS.md), or axum's through the router.
+pub trait RequestBody: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send {}
+
+impl<B> RequestBody for B where B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send {}
 
 /// Why a body could not be turned into a request: the 400 and 415 rows of the error table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
