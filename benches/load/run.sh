@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test: presence against a floor (examples/floor.rs), side by side, on this machine.
 #
-#   benches/load/run.sh                       # 10 000 associates, 3 rounds of 10 s runs
+#   benches/load/run.sh                       # 10 000 associates, 5 rounds of 10 s runs
 #   benches/load/run.sh --large               # 1 000 000 associates, plus a 10 000 reference
 #   benches/load/run.sh --associates 50000 --duration 5 --rounds 5
 #   benches/load/run.sh --postgres postgres://user:pass@127.0.0.1/presence
@@ -9,12 +9,14 @@
 # Builds in release mode, installs wrk if missing (apt-get, as root), makes a fresh temporary
 # SQLite database with N associates (one of them, login "bench", with a real Argon2id
 # password), then for each round starts the floor and presence pinned to one core and runs
-# wrk pinned to the other: Get, Set, and a 95/5 Get/Set mix, each against the floor first and
-# presence next, with the same requests. With more than 10 000 associates, each round also
-# runs Get on a 10 000-associate reference database, so that the two sizes are compared in
-# the same run. It prints medians over the rounds, the ratios to the floor, how busy each
-# core was, presence's peak memory (VmHWM), its startup time (launch to first HTTP answer) and
-# its Get rate during the warm-up that fills its cache.
+# wrk pinned to the other: Get, Set, and a 95/5 Get/Set mix, each against the floor and
+# presence back to back with the same requests (the floor first in odd rounds, presence first
+# in even ones). With more than 10 000 associates, each round also runs Get on a
+# 10 000-associate reference database, so that the two sizes are compared in the same run.
+# It prints medians over the rounds; each ratio to the floor is the median of the rounds' own
+# ratios, so that a change in the machine's speed between rounds cancels out. Also how busy
+# each core was, presence's peak memory (VmHWM), its startup time (launch to first HTTP
+# answer) and its Get rate during the warm-up that fills its cache.
 #
 # Traffic goes to 127.0.0.1 only, and every run is bounded by --duration.
 
@@ -27,7 +29,7 @@ Usage: benches/load/run.sh [options]
   --associates N     associates in the database (default 10000)
   --large            the same as --associates 1000000
   --duration S       seconds per wrk run (default 10)
-  --rounds N         rounds; each runs every workload on the floor then on presence (default 3)
+  --rounds N         rounds; each runs every workload on the floor and on presence (default 5)
   --connections N    wrk connections, kept alive (default 16)
   --server-cpu N     the core the servers are pinned to (default 0)
   --client-cpu N     the core wrk is pinned to (default 1)
@@ -44,7 +46,7 @@ EOF
 associates=10000
 reference_associates=10000
 duration=10
-rounds=3
+rounds=5
 connections=16
 server_cpu=0
 client_cpu=1
@@ -354,6 +356,10 @@ run() {
     fi
 }
 
+# The floor first in odd rounds, presence first in even ones: a machine getting faster or
+# slower during a round then favours neither over the rounds.
+order() { if (($1 % 2)); then echo floor presence; else echo presence floor; fi; }
+
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 maximum() { printf '%s\n' "$@" | sort -g | tail -n1; }
 
@@ -405,8 +411,13 @@ for round in $(seq "$rounds"); do
     fill=$(measure "$port" "$server_pid" get "$associates" "$presence_warmup" "$work/warmup-presence-$round.txt")
     fills+=("${fill%% *}")
     for workload in "${workloads[@]}"; do
-        run "$workload" floor "$round" "$floor_port" "$floor_pid" "$workload" "$associates"
-        run "$workload" presence "$round" "$port" "$server_pid" "$workload" "$associates"
+        for target in $(order "$round"); do
+            if [[ $target == floor ]]; then
+                run "$workload" floor "$round" "$floor_port" "$floor_pid" "$workload" "$associates"
+            else
+                run "$workload" presence "$round" "$port" "$server_pid" "$workload" "$associates"
+            fi
+        done
     done
     peaks+=("$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")")
     stop "$server_pid"
@@ -464,8 +475,13 @@ if [[ -n "$postgres_url" ]]; then
                 exit 1
             }
             check_presence
-            run pg floor "$round" "$floor_port" "$floor_pid" get "$associates"
-            run pg presence "$round" "$port" "$server_pid" get "$associates"
+            for target in $(order "$round"); do
+                if [[ $target == floor ]]; then
+                    run pg floor "$round" "$floor_port" "$floor_pid" get "$associates"
+                else
+                    run pg presence "$round" "$port" "$server_pid" get "$associates"
+                fi
+            done
             stop "$server_pid"
             server_pid=""
             stop "$floor_pid"
@@ -483,16 +499,28 @@ values() { # workload target column: that column's figures over the rounds
         echo "${results[$1,$2,$r]}" | awk -v c="$3" '{ print $c }'
     done
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# One column's ratio, round by round: workload $1 on target $2 over workload $3 on target $4.
+round_ratios() {
+    local column="$5" r
+    for r in $(seq "$rounds"); do
+        awk -v a="$(echo "${results[$1,$2,$r]}" | awk -v c="$column" '{ print $c }')" \
+            -v b="$(echo "${results[$3,$4,$r]}" | awk -v c="$column" '{ print $c }')" \
+            'BEGIN { printf "%.4f\n", a / b }'
+    done
+}
+# presence / floor for a workload and column: the median of the rounds' ratios.
+paired_ratio() { printf '%.2f' "$(median $(round_ratios "$1" presence "$1" floor "$2"))"; }
 
-echo "Medians over $rounds rounds. Ratios are presence / floor: for req/s higher is better, for"
-echo "latency lower is better. Core: CPU time over wall time of the server's process (100% = its"
-echo "one core busy throughout), of which system time in brackets; wrk's core likewise. Others:"
-echo "the CPU the rest of the machine took during the run (largest of the rounds); more than a"
-echo "few per cent means a neighbour competed for the cores and the figures are low."
+echo "Medians over $rounds rounds. Ratios are presence / floor, the median of the rounds' own"
+echo "ratios (each round measures the two back to back): for req/s higher is better, for latency"
+echo "lower is better; the req/s ratio's range over the rounds is in the next column. Core: CPU"
+echo "time over wall time of the server's process (100% = its one core busy throughout), of which"
+echo "system time in brackets; wrk's core likewise. Others: the CPU the rest of the machine took"
+echo "during the run (largest of the rounds); more than a few per cent means a neighbour competed"
+echo "for the cores and the figures are low."
 echo
-echo "| workload | floor req/s | presence req/s | ratio | floor p50 | presence p50 | ratio | floor p99 | presence p99 | ratio | floor core | presence core | wrk core (presence) | others, most |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | floor req/s | presence req/s | ratio | ratio's range | floor p50 | presence p50 | ratio | floor p99 | presence p99 | ratio | floor core | presence core | wrk core (presence) | others, most |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for w in "${workloads[@]}"; do
     frps=$(median $(values "$w" floor 1)); prps=$(median $(values "$w" presence 1))
     f50=$(median $(values "$w" floor 2)); p50=$(median $(values "$w" presence 2))
@@ -501,16 +529,16 @@ for w in "${workloads[@]}"; do
     pcore=$(median $(values "$w" presence 4)); psys=$(median $(values "$w" presence 5))
     wcore=$(median $(values "$w" presence 6))
     others=$(maximum $(values "$w" floor 7) $(values "$w" presence 7))
-    printf '| %s | %.0f | %.0f | %s | %s µs | %s µs | %s | %s µs | %s µs | %s | %s%% (%s%%) | %s%% (%s%%) | %s%% | %s%% |\n' \
-        "${names[$w]}" "$frps" "$prps" "$(ratio "$prps" "$frps")" \
-        "$f50" "$p50" "$(ratio "$p50" "$f50")" "$f99" "$p99" "$(ratio "$p99" "$f99")" \
+    rps_ratios=$(round_ratios "$w" presence "$w" floor 1 | sort -g)
+    printf '| %s | %.0f | %.0f | %s | %.2f–%.2f | %s µs | %s µs | %s | %s µs | %s µs | %s | %s%% (%s%%) | %s%% (%s%%) | %s%% | %s%% |\n' \
+        "${names[$w]}" "$frps" "$prps" "$(paired_ratio "$w" 1)" \
+        "$(head -n1 <<<"$rps_ratios")" "$(tail -n1 <<<"$rps_ratios")" \
+        "$f50" "$p50" "$(paired_ratio "$w" 2)" "$f99" "$p99" "$(paired_ratio "$w" 3)" \
         "$fcore" "$fsys" "$pcore" "$psys" "$wcore" "$others"
 done
 echo
 if ((reference)); then
-    big=$(median $(values get presence 1))
-    small=$(median $(values reference presence 1))
-    echo "- Get with $associates associates / Get with $reference_associates: $(ratio "$big" "$small") (req/s medians of the same rounds)"
+    echo "- Get with $associates associates / Get with $reference_associates: $(printf '%.2f' "$(median $(round_ratios get presence reference presence 1))") (median of the rounds' ratios of req/s)"
 fi
 echo "- presence startup (launch to first HTTP answer), median: $(median "${startups[@]}") ms (rounds: ${startups[*]} ms)"
 echo "- presence Get during its ${presence_warmup} s warm-up (the cache filling), median: $(median "${fills[@]}") req/s (rounds: ${fills[*]})"
