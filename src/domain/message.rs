@@ -1,7 +1,12 @@
+use std::sync::Arc;
+
 /// The comment shown while a user is not present: absent (`null` on the wire) or at most
 /// [`Message::MAX_CHARS`] characters.
+///
+/// Shared rather than owned: every Get copies the cached presence, and copying an `Arc` is a
+/// count where copying a `String` was an allocation and a free.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Message(Option<String>);
+pub struct Message(Option<Arc<str>>);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("Message has {0} characters; at most {max} are allowed", max = Message::MAX_CHARS)]
@@ -22,7 +27,7 @@ impl Message {
                 if chars > Self::MAX_CHARS {
                     Err(MessageTooLong(chars))
                 } else {
-                    Ok(Self(Some(text)))
+                    Ok(Self(Some(text.into())))
                 }
             }
             None => Ok(Self(None)),
@@ -31,10 +36,6 @@ impl Message {
 
     pub fn as_deref(&self) -> Option<&str> {
         self.0.as_deref()
-    }
-
-    pub fn into_inner(self) -> Option<String> {
-        self.0
     }
 }
 
