@@ -9,6 +9,8 @@ mod postgres;
 mod sqlite;
 pub mod testing;
 
+use std::sync::Arc;
+
 use crate::config::DatabaseSettings;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
 use crate::language::{Language, Resource};
@@ -31,8 +33,9 @@ pub enum Store {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub associate_id: AssociateId,
-    /// Argon2id PHC string; `None` when the user has no password.
-    pub password_hash: Option<String>,
+    /// Argon2id PHC string; `None` when the user has no password. Shared: the Basic check
+    /// copies the cached credentials on every request.
+    pub password_hash: Option<Arc<str>>,
     pub is_admin: bool,
     pub status: UserStatus,
 }

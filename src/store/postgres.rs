@@ -248,7 +248,7 @@ impl PostgresStore {
                 login: row.get(1),
                 credentials: Credentials {
                     associate_id: AssociateId::new(row.get(0)),
-                    password_hash: row.get(2),
+                    password_hash: row.get::<_, Option<&str>>(2).map(Arc::from),
                     is_admin: row.get(3),
                     status: presence.status,
                 },
@@ -308,7 +308,7 @@ impl PostgresStore {
         let credentials = match row.get::<_, Option<i32>>(1) {
             Some(associate_id) => Some(Credentials {
                 associate_id: AssociateId::new(associate_id),
-                password_hash: row.get(2),
+                password_hash: row.get::<_, Option<&str>>(2).map(Arc::from),
                 is_admin: row.get(3),
                 status: status_from_column(i64::from(row.get::<_, i16>(4)))?,
             }),
@@ -346,7 +346,7 @@ impl PostgresStore {
         row.map(|row| {
             Ok(Credentials {
                 associate_id: AssociateId::new(row.get(0)),
-                password_hash: row.get(1),
+                password_hash: row.get::<_, Option<&str>>(1).map(Arc::from),
                 is_admin: row.get(2),
                 status: status_from_column(i64::from(row.get::<_, i16>(3)))?,
             })

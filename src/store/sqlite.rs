@@ -1188,7 +1188,7 @@ fn credentials_row(
     row.map(|(associate_id, password_hash, is_admin, status)| {
         Ok(Credentials {
             associate_id: AssociateId::new(associate_id),
-            password_hash,
+            password_hash: password_hash.map(Arc::from),
             is_admin,
             status: status_from_column(status)?,
         })
