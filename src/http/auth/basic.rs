@@ -69,10 +69,10 @@ impl BasicAuthenticator {
             debug!("Basic credentials are not base64");
             return Err(ApiError::Unauthorized);
         };
-        let Some((login, password)) = std::str::from_utf8(&decoded)
-            .ok()
-            .and_then(|text| text.split_once(':'))
-        else {
+        let Some((login, password)) = std::str::from_utf8(&decoded).ok().and_then(|text| {
+            let colon = text.bytes().position(|b| b == b':')?;
+            Some((&text[..colon], &text[colon + 1..]))
+        }) else {
             debug!("Basic credentials are not UTF-8 login:password");
             return Err(ApiError::Unauthorized);
         };

@@ -162,8 +162,13 @@ impl Authenticator {
             debug!("Authorization header is not ASCII");
             ApiError::Unauthorized
         })?;
-        let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-        let credentials = credentials.trim();
+        // A header value that is a `str` is visible ASCII, so ASCII trimming is all there is;
+        // and the scheme is a short word, found faster by a plain scan than by `split_once`.
+        let value = value.trim_ascii();
+        let (scheme, credentials) = match value.bytes().position(|b| b == b' ') {
+            Some(space) => (&value[..space], value[space + 1..].trim_ascii()),
+            None => (value, ""),
+        };
         if scheme.eq_ignore_ascii_case("SOTicket")
             // SuperOffice also takes a bare ticket where Basic credentials would be.
             || (scheme.eq_ignore_ascii_case("Basic") && credentials.starts_with(TICKET_PREFIX))
