@@ -356,9 +356,22 @@ run() {
     fi
 }
 
-# The floor first in odd rounds, presence first in even ones: a machine getting faster or
-# slower during a round then favours neither over the rounds.
-order() { if (($1 % 2)); then echo floor presence; else echo presence floor; fi; }
+# Runs workload $1 of round $2 (wrk's mode $3) on both servers, back to back: the floor first
+# in odd rounds, presence first in even ones, so that a machine getting faster or slower during
+# a round favours neither over the rounds.
+run_both() {
+    local workload="$1" round="$2" mode="$3" order=(floor presence) target
+    if ((round % 2 == 0)); then
+        order=(presence floor)
+    fi
+    for target in "${order[@]}"; do
+        if [[ $target == floor ]]; then
+            run "$workload" floor "$round" "$floor_port" "$floor_pid" "$mode" "$associates"
+        else
+            run "$workload" presence "$round" "$port" "$server_pid" "$mode" "$associates"
+        fi
+    done
+}
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 maximum() { printf '%s\n' "$@" | sort -g | tail -n1; }
@@ -411,13 +424,7 @@ for round in $(seq "$rounds"); do
     fill=$(measure "$port" "$server_pid" get "$associates" "$presence_warmup" "$work/warmup-presence-$round.txt")
     fills+=("${fill%% *}")
     for workload in "${workloads[@]}"; do
-        for target in $(order "$round"); do
-            if [[ $target == floor ]]; then
-                run "$workload" floor "$round" "$floor_port" "$floor_pid" "$workload" "$associates"
-            else
-                run "$workload" presence "$round" "$port" "$server_pid" "$workload" "$associates"
-            fi
-        done
+        run_both "$workload" "$round" "$workload"
     done
     peaks+=("$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")")
     stop "$server_pid"
@@ -475,13 +482,7 @@ if [[ -n "$postgres_url" ]]; then
                 exit 1
             }
             check_presence
-            for target in $(order "$round"); do
-                if [[ $target == floor ]]; then
-                    run pg floor "$round" "$floor_port" "$floor_pid" get "$associates"
-                else
-                    run pg presence "$round" "$port" "$server_pid" get "$associates"
-                fi
-            done
+            run_both pg "$round" get
             stop "$server_pid"
             server_pid=""
             stop "$floor_pid"
