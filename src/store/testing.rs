@@ -4,27 +4,22 @@
 use super::StoreError;
 
 /// The environment variable naming a PostgreSQL server tests may create databases on, as
-/// `postgres://USER@HOST:PORT/DATABASE`. Without it the PostgreSQL variants are skipped.
+/// `postgres://USER@HOST:PORT/DATABASE`. The build script reads it too: built without it, the
+/// PostgreSQL variants are ignored, which the test runner reports as skipped.
 pub const POSTGRES_URL_VARIABLE: &str = "PRESENCE_TEST_POSTGRES_URL";
 
-/// The PostgreSQL server for tests, if one is configured.
-pub fn postgres_admin_url() -> Option<String> {
+/// The PostgreSQL server of a test that runs on PostgreSQL. A PostgreSQL variant runs only
+/// when the tests were built with the variable set; run without it, it fails rather than pass
+/// having tested nothing.
+pub fn postgres_admin_url() -> String {
     std::env::var(POSTGRES_URL_VARIABLE)
         .ok()
         .filter(|url| !url.is_empty())
-}
-
-/// Says, once per process, that the PostgreSQL variants were skipped. Written to standard
-/// error directly: the test harness would swallow `eprintln!` from a passing test.
-pub fn note_postgres_skipped() {
-    use std::io::Write as _;
-    static NOTICE: std::sync::Once = std::sync::Once::new();
-    NOTICE.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: the PostgreSQL variants of these tests; set {POSTGRES_URL_VARIABLE} to run them"
-        );
-    });
+        .unwrap_or_else(|| {
+            panic!(
+                "the tests were built with {POSTGRES_URL_VARIABLE} set and run without it: set it, or build again without it to skip the PostgreSQL variants"
+            )
+        })
 }
 
 /// Creates an empty database on the server and returns its URL.

@@ -3,10 +3,8 @@
 //! the bytes on the wire exactly.
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Once;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -52,11 +50,9 @@ macro_rules! both_backends {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(postgres_tests), ignore = "built without PRESENCE_TEST_POSTGRES_URL")]
                 fn $test() {
-                    match crate::helpers::Backend::postgres() {
-                        Some(backend) => crate::helpers::run_on(backend, super::$test()),
-                        None => crate::helpers::skip_postgres(),
-                    }
+                    crate::helpers::run_on(crate::helpers::Backend::postgres(), super::$test());
                 }
             )+
         }
@@ -73,9 +69,11 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// PostgreSQL, when [`POSTGRES_URL_VARIABLE`] names a server.
-    pub fn postgres() -> Option<Self> {
-        testing::postgres_admin_url().map(|admin_url| Self::Postgres { admin_url })
+    /// PostgreSQL, on the server [`POSTGRES_URL_VARIABLE`] names.
+    pub fn postgres() -> Self {
+        Self::Postgres {
+            admin_url: testing::postgres_admin_url(),
+        }
     }
 
     /// The one a test runs on: SQLite unless `both_backends!` says otherwise.
@@ -100,19 +98,6 @@ pub fn run_on(backend: Backend, test: impl Future<Output = ()>) {
     insta::allow_duplicates! {
         runtime.block_on(BACKEND.scope(backend, test))
     }
-}
-
-/// A PostgreSQL variant without a server passes, saying why. libtest captures `eprintln!`, so
-/// the notice goes to standard error directly, once per test process.
-pub fn skip_postgres() {
-    static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: the PostgreSQL variants of these tests; set {POSTGRES_URL_VARIABLE} to run \
-             them (scripts/test-postgres.sh start prints a URL)"
-        );
-    });
 }
 
 /// A fresh, empty database on the current backend. Nothing is created in it yet: the server or

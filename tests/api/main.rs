@@ -1,6 +1,6 @@
 //! The server over real HTTP: each test starts it on 127.0.0.1:0 with a fresh database, once
-//! on SQLite (`MODULE::sqlite::TEST`) and once on PostgreSQL (`MODULE::postgres::TEST`, skipped
-//! unless `PRESENCE_TEST_POSTGRES_URL` is set).
+//! on SQLite (`MODULE::sqlite::TEST`) and once on PostgreSQL (`MODULE::postgres::TEST`,
+//! reported as skipped unless `PRESENCE_TEST_POSTGRES_URL` was set when the tests were built).
 
 #[macro_use]
 mod helpers;

@@ -16,10 +16,12 @@ fn get(associate_id: i32) -> Request {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "built without PRESENCE_TEST_POSTGRES_URL"
+)]
 async fn two_nodes_share_one_database() {
-    let Some(server) = testing::postgres_admin_url() else {
-        return skip_postgres();
-    };
+    let server = testing::postgres_admin_url();
     let database_url = testing::fresh_postgres_database(&server).await.unwrap();
     // Started together, both migrate: the advisory lock has them take turns.
     let one = ServerProcess::start(&database_url, &[]);
@@ -260,10 +262,11 @@ fn server_bin() -> Option<PathBuf> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "built without PRESENCE_TEST_POSTGRES_URL"
+)]
 async fn an_outage_answers_503_in_bounded_time_and_recovers_by_itself() {
-    if testing::postgres_admin_url().is_none() {
-        return skip_postgres();
-    }
     let cluster = OwnCluster::create().expect("the PostgreSQL server programs");
     let node = ServerProcess::start(&cluster.url(), &["--db-acquire-timeout-ms", "1000"]);
     assert_eq!(node.send(get(963)).await.status, 200);
