@@ -1,7 +1,6 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
 mod wal_index;
-mod wal_writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLockReadGuard, TryLockError};
@@ -1201,13 +1200,7 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Co
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    // Through the VFS that writes a commit's frames to the log together (`wal_writes`); the
-    // default one if it could not be registered.
-    let mut conn = if wal_writes::register() {
-        Connection::open_with_flags_and_vfs(path, flags, wal_writes::VFS_NAME)?
-    } else {
-        Connection::open_with_flags(path, flags)?
-    };
+    let mut conn = Connection::open_with_flags(path, flags)?;
     conn.busy_handler(Some(wait_a_millisecond))?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -1248,6 +1241,61 @@ mod tests {
             .await
             .unwrap();
         (directory, store, Connection::open(path).unwrap())
+    }
+
+    /// A transaction large enough to spill pages into the write-ahead log before it ends, rolled
+    /// back beside another connection (the command line beside the server) that then commits
+    /// as many pages of another table, at the same offsets of the log: every committed row must
+    /// survive, whatever the first connection does next. (The log starts empty, so that the
+    /// rollback reads nothing back from it.)
+    #[test]
+    fn a_large_rolled_back_transaction_beside_another_writer_loses_nothing() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("presence.db");
+        let first = open_connection(&path, Synchronous::Normal).unwrap();
+        first
+            .execute_batch(&format!(
+                "PRAGMA page_size = {PAGE_SIZE};
+                 PRAGMA journal_mode = WAL;
+                 CREATE TABLE rolled_back (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                 CREATE TABLE committed (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                 PRAGMA wal_checkpoint(TRUNCATE);"
+            ))
+            .unwrap();
+        let second = open_connection(&path, Synchronous::Normal).unwrap();
+        let insert_200 = |table: &str| {
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+                 INSERT INTO {table} (data) SELECT randomblob(900) FROM n"
+            )
+        };
+        // A small page cache makes the transaction write pages to the log before it ends.
+        first.pragma_update(None, "cache_size", 20).unwrap();
+        first.execute_batch("BEGIN").unwrap();
+        first.execute(&insert_200("rolled_back"), []).unwrap();
+        first.execute_batch("ROLLBACK").unwrap();
+
+        second.execute(&insert_200("committed"), []).unwrap();
+
+        let count = |connection: &Connection, table: &str| {
+            connection
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(count(&first, "committed"), 200);
+        assert_eq!(count(&first, "rolled_back"), 0);
+        drop(first);
+        drop(second);
+
+        let check = Connection::open(&path).unwrap();
+        let integrity: String = check
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        assert_eq!(count(&check, "committed"), 200);
+        assert_eq!(count(&check, "rolled_back"), 0);
     }
 
     #[tokio::test]
@@ -1370,7 +1418,7 @@ mod tests {
     #[tokio::test]
     async fn the_change_log_is_trimmed_to_its_newest_rows() {
         let (directory, _store, outsider) = store_and_outsider().await;
-        // Trimmed as the store trims: through its VFS, in one large transaction.
+        // Trimmed as the store trims: on a connection opened as its own are, in one transaction.
         let own =
             open_connection(&directory.path().join("presence.db"), Synchronous::Normal).unwrap();
         let count_and_latest = || {

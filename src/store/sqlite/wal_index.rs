@@ -1,12 +1,16 @@
-//! Tells, without a system call or a lock, whether anything was committed to a SQLite database
-//! in WAL mode since last asked.
+//! A hint, read without a system call or a lock, of whether anything was committed to a SQLite
+//! database in WAL mode since last asked. It only ever reads; whenever it cannot tell, the
+//! caller asks SQLite.
 //!
 //! Every connection to the database, in any process, shares the wal-index: the `-shm` file
-//! beside it, mapped into memory. Its header starts with a change counter and the last
-//! committed frame of the write-ahead log, and every commit rewrites it before the commit
-//! returns (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"). So two equal
-//! readings of the header mean no commit happened in between, and a reading that differs
-//! from the last one means one may have: the caller then asks the database itself.
+//! beside it, mapped into memory. Its header holds a change counter (`iChange`), which every
+//! commit counts up by one, and the last committed frame of the write-ahead log; every commit
+//! rewrites the header before the commit returns
+//! (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header"). A restart of the log
+//! rewrites the header too (the last frame and the salts), but does not count: so two equal
+//! readings mean no commit happened in between, a reading that differs from the last one means
+//! one may have (the caller then asks the database itself), and [`Reading::follows`] tells one
+//! commit from several by the counter alone.
 //!
 //! The format has not changed since SQLite 3.7.0. A header of another version, or one not yet
 //! written, reads as "changed", so the worst case is asking the database every time.
@@ -30,7 +34,7 @@ const IS_INIT_WORD: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading([u32; HEADER_WORDS]);
 
-/// `iChange`, which every commit (and every restart of the log) counts up by one.
+/// `iChange`, which every commit counts up by one (a restart of the log does not).
 const CHANGE_COUNTER_WORD: usize = 2;
 
 impl Reading {
