@@ -49,6 +49,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "PRESENCE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = millis(DatabaseSettings::default().acquire_timeout))]
     pub db_acquire_timeout_ms: u64,
 
+    /// The most Sets that may wait for their commit at once; one more is answered 503.
+    #[arg(long, global = true, env = "PRESENCE_SET_QUEUE", default_value_t = DatabaseSettings::default().set_queue)]
+    pub set_queue: usize,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -309,6 +313,7 @@ impl Cli {
             pool_size: self.db_pool_size,
             statement_timeout: std::time::Duration::from_millis(self.db_statement_timeout_ms),
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            set_queue: self.set_queue,
         };
         let (store, report) = Store::open_and_migrate_with(&self.database, &settings).await?;
         match self.command {

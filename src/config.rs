@@ -38,6 +38,9 @@ pub struct DatabaseSettings {
     /// The longest a request waits for a connection (including connecting) before it is
     /// answered 503: what bounds every request while the database is unreachable.
     pub acquire_timeout: std::time::Duration,
+    /// The most Sets that may wait for their commit at once; one more is answered 503, with
+    /// nothing stored.
+    pub set_queue: usize,
 }
 
 impl Default for DatabaseSettings {
@@ -46,6 +49,7 @@ impl Default for DatabaseSettings {
             pool_size: 16,
             statement_timeout: std::time::Duration::from_secs(5),
             acquire_timeout: std::time::Duration::from_secs(3),
+            set_queue: 1024,
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod http;
 pub mod language;
 /// Argon2id password hashing.
 pub mod password;
+/// Conditions that can repeat many times a second, logged once and then counted.
+pub mod repeated;
 /// Server-issued secrets: tickets, tokens, application and XSRF tokens.
 pub mod secret;
 /// Storage behind one facade.

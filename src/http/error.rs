@@ -12,7 +12,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::encode::{json_string, xml_element};
 use super::negotiate::ResponseFormat;
+use crate::repeated;
 use crate::store::StoreError;
+
+/// The most of the request's path an error body echoes as its `ErrorSource`, in bytes: a
+/// client sending a 60 KB path gets a short answer, not its path back.
+const MAX_SOURCE_BYTES: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -34,9 +39,37 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("The server met an unexpected error")]
     Internal,
-    /// The database cannot be reached just now; the client may retry.
-    #[error("The service is unavailable: its database cannot be reached; try again shortly")]
-    Unavailable,
+    /// The client may retry: `Retry-After` says when.
+    #[error("The service is unavailable: {0}")]
+    Unavailable(Unavailability),
+    /// The request, its body included, did not arrive within the request timeout.
+    #[error("The request took too long to arrive")]
+    RequestTimeout,
+    /// A transfer coding other than chunked.
+    #[error("The transfer coding {0:?} is not supported; send the body as it is, or chunked")]
+    NotImplemented(String),
+}
+
+/// Why a request is answered 503.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailability {
+    /// The database cannot be reached or did not answer in time.
+    Database,
+    /// The disk holding the database is full.
+    DiskFull,
+    /// The server is at a limit it keeps against overload: too many requests in flight, or
+    /// too many Sets waiting for their commit.
+    Busy,
+}
+
+impl std::fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Database => "its database cannot be reached; try again shortly",
+            Self::DiskFull => "it cannot store anything just now; try again later",
+            Self::Busy => "it has more requests than it can take; try again shortly",
+        })
+    }
 }
 
 impl ApiError {
@@ -50,7 +83,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -65,7 +100,9 @@ impl ApiError {
             Self::NotFound => "NotFoundException",
             Self::MethodNotAllowed { .. } => "MethodNotAllowedException",
             Self::Internal => "Exception",
-            Self::Unavailable => "ServiceUnavailableException",
+            Self::Unavailable(_) => "ServiceUnavailableException",
+            Self::RequestTimeout => "RequestTimeoutException",
+            Self::NotImplemented(_) => "NotImplementedException",
         }
     }
 
@@ -75,6 +112,7 @@ impl ApiError {
     pub fn body(&self, format: ResponseFormat, source: &str) -> Bytes {
         let mut out = BytesMut::with_capacity(256);
         let message = self.to_string();
+        let source = &*shortened(source);
         match (self, format.is_xml()) {
             (Self::InvalidRequest(detail), false) => {
                 out.put_slice(b"{\"Message\":\"The request is invalid.\",\"MessageDetail\":");
@@ -115,16 +153,47 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// At most [`MAX_SOURCE_BYTES`] of `source`, cut at a character boundary, with `...` when cut.
+fn shortened(source: &str) -> std::borrow::Cow<'_, str> {
+    if source.len() <= MAX_SOURCE_BYTES {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut cut = MAX_SOURCE_BYTES;
+    while !source.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &source[..cut]))
+}
+
 impl From<StoreError> for ApiError {
+    /// Each failure that can repeat for every request is logged once, then counted (see
+    /// `repeated`); a full disk is named as one.
     fn from(error: StoreError) -> Self {
         match error {
             // The health monitor logs the outage once; each failed request only at debug.
             StoreError::Unavailable(reason) => {
                 tracing::debug!(%reason, "the database is unavailable");
-                Self::Unavailable
+                Self::Unavailable(Unavailability::Database)
+            }
+            StoreError::DiskFull(detail) => {
+                repeated::DISK_FULL.report(|unlogged| {
+                    tracing::error!(%detail, unlogged, "the disk is full: nothing can be stored until room is made");
+                });
+                Self::Unavailable(Unavailability::DiskFull)
+            }
+            StoreError::Busy => {
+                repeated::OVERLOADED.report(|unlogged| {
+                    tracing::warn!(
+                        unlogged,
+                        "a Set was refused: too many are waiting for a commit"
+                    );
+                });
+                Self::Unavailable(Unavailability::Busy)
             }
             error => {
-                tracing::error!(%error, "storage failed");
+                repeated::STORAGE_FAILED.report(|unlogged| {
+                    tracing::error!(%error, unlogged, "storage failed");
+                });
                 Self::Internal
             }
         }

@@ -59,7 +59,8 @@ fn write_error(
     response: &mut Response,
 ) {
     if error == ApiError::Internal {
-        tracing::error!(path = source, "request failed");
+        // The cause was logged where it happened (once, then counted); this says where.
+        tracing::debug!(path = source, "request failed");
     }
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, format.content_type());
@@ -72,7 +73,7 @@ fn write_error(
         ApiError::MethodNotAllowed { allow } => {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
-        ApiError::Unavailable => {
+        ApiError::Unavailable(_) => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}

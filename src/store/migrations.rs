@@ -38,6 +38,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0004_user_revisions.sql"),
         loads_starter_resources: false,
     },
+    Migration {
+        version: 5,
+        name: "login_keys_and_change_log",
+        sql: include_str!("../../migrations/sqlite/0005_login_keys_and_change_log.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -63,6 +69,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "user_revisions",
         sql: include_str!("../../migrations/postgres/0004_user_revisions.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 5,
+        name: "login_keys_and_change_log",
+        sql: include_str!("../../migrations/postgres/0005_login_keys_and_change_log.sql"),
         loads_starter_resources: false,
     },
 ];

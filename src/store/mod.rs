@@ -50,6 +50,34 @@ pub struct ServiceUser {
     pub presence: UserPresenceStatus,
 }
 
+/// What the lockout counts a login's password checks by: a hash of the login in ASCII lower
+/// case, so that what a client sends as a login is stored at a fixed size, and two spellings of
+/// one login count together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginKey(pub [u8; 32]);
+
+impl LoginKey {
+    pub fn of(login: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Self(
+            Sha256::new()
+                .chain_update(b"presence login\0")
+                .chain_update(folded(login).as_bytes())
+                .finalize()
+                .into(),
+        )
+    }
+}
+
+/// One change to a Service user, as numbered in the change log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserChange {
+    /// Grows with every change; a reader that has seen one never later finds a lower one
+    /// appear.
+    pub revision: i64,
+    pub associate_id: AssociateId,
+}
+
 /// The kinds of server-issued bearer secrets kept in the `token` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
@@ -96,6 +124,14 @@ pub enum StoreError {
     /// The database cannot be reached or did not answer in time: worth retrying.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The disk holding the database is full (or the database reached a size limit): nothing
+    /// can be stored until room is made.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    /// Too many Sets are waiting for a commit already: this one was refused, with nothing
+    /// stored.
+    #[error("too many Sets are waiting for a commit")]
+    Busy,
     #[error("database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     #[error("cannot open the database {path}: {source}")]
@@ -120,14 +156,43 @@ pub enum StoreError {
     #[error("the database holds a value this program cannot read: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
 }
 
+impl From<rusqlite::Error> for StoreError {
+    /// A full disk and another program's lock are told apart from the rest: the first is
+    /// named as what it is, the second is worth retrying.
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
+        match error.sqlite_error_code() {
+            Some(DiskFull) => Self::DiskFull(error.to_string()),
+            Some(DatabaseBusy | DatabaseLocked) => {
+                Self::Unavailable(format!("another program holds a lock on it: {error}"))
+            }
+            _ => Self::Sqlite(error),
+        }
+    }
+}
+
+impl StoreError {
+    /// The error to give each of several callers one failure concerns (the Sets of a failed
+    /// commit): the same kind, with the cause as text.
+    pub fn for_each_caller(&self) -> Self {
+        match self {
+            Self::DiskFull(detail) => Self::DiskFull(detail.clone()),
+            Self::Busy => Self::Busy,
+            Self::Unavailable(reason) => Self::Unavailable(reason.clone()),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if need be) the database a URL names, with the default settings. The
-    /// schema is not touched: call [`Store::migrate`].
+    /// schema is not touched: call [`Store::migrate`]. Blocks while it opens a SQLite file:
+    /// async code calls [`Store::open_and_migrate`].
     pub fn open(url: &str) -> Result<Self, StoreError> {
         Self::open_with(url, &DatabaseSettings::default())
     }
@@ -138,7 +203,7 @@ impl Store {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            return Ok(Self::Sqlite(SqliteStore::open(location)?));
+            return Ok(Self::Sqlite(SqliteStore::open(location, settings)?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(PostgresStore::open(url, settings)?));
@@ -155,7 +220,10 @@ impl Store {
         url: &str,
         settings: &DatabaseSettings,
     ) -> Result<(Self, MigrationReport), StoreError> {
-        let store = Self::open_with(url, settings)?;
+        let (url, settings) = (url.to_owned(), settings.clone());
+        let store = tokio::task::spawn_blocking(move || Self::open_with(&url, &settings))
+            .await
+            .map_err(|_| StoreError::TaskFailed)??;
         let report = store.migrate().await?;
         Ok((store, report))
     }
@@ -163,14 +231,14 @@ impl Store {
     /// Whether the database answers: what `/health/ready` reports.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(s) => s.ping(),
+            Self::Sqlite(s) => s.ping().await,
             Self::Postgres(p) => p.ping().await,
         }
     }
 
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone().blocking(|s| s.migrate()).await,
+            Self::Sqlite(s) => s.migrate().await,
             Self::Postgres(p) => p.migrate().await,
         }
     }
@@ -178,14 +246,13 @@ impl Store {
     /// The associate's presence, or `None` when the associate is no Service user.
     ///
     /// This is the hot path of every ticket assignment: answered from memory once the backend
-    /// has made sure nothing changed (`store/cache.rs`), inline, as a hop to a blocking thread
-    /// would cost more than the lookup.
+    /// has made sure nothing changed (`store/cache.rs`).
     pub async fn presence(
         &self,
         associate_id: AssociateId,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.presence(associate_id),
+            Self::Sqlite(s) => s.presence(associate_id).await,
             // Boxed, here and in the two below, so that every request's future is not as large
             // as PostgreSQL's: moving it cost a Get on SQLite 3 % (BENCHMARKS.md).
             Self::Postgres(p) => Box::pin(p.presence(associate_id)).await,
@@ -205,10 +272,11 @@ impl Store {
         }
     }
 
-    /// Looked up on every authenticated request, so answered inline like [`Store::presence`].
+    /// Looked up on every authenticated request, so answered from memory like
+    /// [`Store::presence`].
     pub async fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.credentials(login),
+            Self::Sqlite(s) => s.credentials(login).await,
             Self::Postgres(p) => Box::pin(p.credentials(login)).await,
         }
     }
@@ -220,14 +288,14 @@ impl Store {
         associate_id: AssociateId,
     ) -> Result<Option<Credentials>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.credentials_of(associate_id),
+            Self::Sqlite(s) => s.credentials_of(associate_id).await,
             Self::Postgres(p) => p.credentials_of(associate_id).await,
         }
     }
 
     pub async fn add_user(&self, user: NewServiceUser) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone().blocking(move |s| s.add_user(&user)).await,
+            Self::Sqlite(s) => s.add_user(user).await,
             Self::Postgres(p) => p.add_user(&user).await,
         }
     }
@@ -243,28 +311,34 @@ impl Store {
 
     pub async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone().blocking(|s| s.list_users()).await,
+            Self::Sqlite(s) => s.list_users().await,
             Self::Postgres(p) => p.list_users().await,
         }
     }
 
     pub async fn set_password(&self, login: &str, password_hash: String) -> Result<(), StoreError> {
-        let login = login.to_owned();
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.set_password(&login, &password_hash))
-                    .await
-            }
-            Self::Postgres(p) => p.set_password(&login, &password_hash).await,
+            Self::Sqlite(s) => s.set_password(login.to_owned(), password_hash).await,
+            Self::Postgres(p) => p.set_password(login, &password_hash).await,
         }
     }
 
     pub async fn remove_user(&self, login: &str) -> Result<(), StoreError> {
-        let login = login.to_owned();
         match self {
-            Self::Sqlite(s) => s.clone().blocking(move |s| s.remove_user(&login)).await,
-            Self::Postgres(p) => p.remove_user(&login).await,
+            Self::Sqlite(s) => s.remove_user(login.to_owned()).await,
+            Self::Postgres(p) => p.remove_user(login).await,
+        }
+    }
+
+    /// The changes numbered after revision `after`, oldest first, at most `limit`.
+    pub async fn user_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.user_changes_after(after, limit).await,
+            Self::Postgres(p) => p.user_changes_after(after, limit).await,
         }
     }
 }
@@ -281,8 +355,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.insert_token(kind, hash, associate_id, expires_at, now))
+                s.insert_token(kind, hash, associate_id, expires_at, now)
                     .await
             }
             Self::Postgres(p) => {
@@ -292,8 +365,7 @@ impl Store {
         }
     }
 
-    /// The owner of a ticket or token that is still valid at `now`. Read on every request
-    /// authenticated this way, so answered inline.
+    /// The owner of a ticket or token that is still valid at `now`.
     pub async fn find_token(
         &self,
         kind: TokenKind,
@@ -301,7 +373,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<TokenOwner>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.find_token(kind, hash, now),
+            Self::Sqlite(s) => s.find_token(kind, hash, now).await,
             Self::Postgres(p) => p.find_token(kind, hash, now).await,
         }
     }
@@ -309,11 +381,7 @@ impl Store {
     /// Moves a token's expiry to `expires_at` (later only).
     pub async fn extend_token(&self, hash: SecretHash, expires_at: i64) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.extend_token(hash, expires_at))
-                    .await
-            }
+            Self::Sqlite(s) => s.extend_token(hash, expires_at).await,
             Self::Postgres(p) => p.extend_token(hash, expires_at).await,
         }
     }
@@ -325,11 +393,7 @@ impl Store {
         associate_id: AssociateId,
     ) -> Result<usize, StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.revoke_tokens(kind, associate_id))
-                    .await
-            }
+            Self::Sqlite(s) => s.revoke_tokens(kind, associate_id).await,
             Self::Postgres(p) => p.revoke_tokens(kind, associate_id).await,
         }
     }
@@ -342,11 +406,7 @@ impl Store {
         hash: SecretHash,
     ) -> Result<bool, StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.revoke_token(kind, associate_id, hash))
-                    .await
-            }
+            Self::Sqlite(s) => s.revoke_token(kind, associate_id, hash).await,
             Self::Postgres(p) => p.revoke_token(kind, associate_id, hash).await,
         }
     }
@@ -358,31 +418,22 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.add_application(&application, token_hash, now))
-                    .await
-            }
+            Self::Sqlite(s) => s.add_application(application, token_hash, now).await,
             Self::Postgres(p) => p.add_application(&application, token_hash, now).await,
         }
     }
 
     pub async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone().blocking(|s| s.list_applications()).await,
+            Self::Sqlite(s) => s.list_applications().await,
             Self::Postgres(p) => p.list_applications().await,
         }
     }
 
     pub async fn remove_application(&self, name: &str) -> Result<(), StoreError> {
-        let name = name.to_owned();
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.remove_application(&name))
-                    .await
-            }
-            Self::Postgres(p) => p.remove_application(&name).await,
+            Self::Sqlite(s) => s.remove_application(name.to_owned()).await,
+            Self::Postgres(p) => p.remove_application(name).await,
         }
     }
 
@@ -392,42 +443,56 @@ impl Store {
         token_hash: SecretHash,
     ) -> Result<Option<Application>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.find_application(token_hash),
+            Self::Sqlite(s) => s.find_application(token_hash).await,
             Self::Postgres(p) => p.find_application(token_hash).await,
         }
     }
 
-    pub async fn record_login_failure(&self, login: &str, at: i64) -> Result<(), StoreError> {
-        let login = login.to_owned();
+    /// Records a password check of `login` at `at` (Unix milliseconds) before it runs, as a
+    /// failure until it succeeds, unless `max_failures` were recorded after `since`: then
+    /// records nothing and answers `false` (locked out). The count and the record are one
+    /// atomic step on every backend, across nodes, so checks sent at once cannot all pass.
+    pub async fn reserve_login_attempt(
+        &self,
+        login: LoginKey,
+        at: i64,
+        since: i64,
+        max_failures: u32,
+    ) -> Result<bool, StoreError> {
         match self {
             Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.record_login_failure(&login, at))
+                s.reserve_login_attempt(login, at, since, max_failures)
                     .await
             }
-            Self::Postgres(p) => p.record_login_failure(&login, at).await,
+            Self::Postgres(p) => {
+                p.reserve_login_attempt(login, at, since, max_failures)
+                    .await
+            }
         }
     }
 
-    /// How many failed passwords a login has had since `since` (Unix milliseconds).
-    pub async fn count_login_failures(&self, login: &str, since: i64) -> Result<u32, StoreError> {
+    /// Forgets a login's recorded checks, after a successful one.
+    pub async fn clear_login_failures(&self, login: LoginKey) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(s) => s.count_login_failures(login, since),
-            Self::Postgres(p) => p.count_login_failures(login, since).await,
+            Self::Sqlite(s) => s.clear_login_failures(login).await,
+            Self::Postgres(p) => p.clear_login_failures(login).await,
         }
     }
 
-    /// Forgets a login's failed passwords, after a successful one.
-    pub async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
-        let login = login.to_owned();
+    /// The store's periodic upkeep: forgets password checks made at or before
+    /// `failures_before` (Unix milliseconds), and on PostgreSQL trims the change log's old end
+    /// (SQLite's checkpoint thread trims its own). The server calls it every few seconds.
+    pub async fn housekeeping(&self, failures_before: i64) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.clear_login_failures(&login))
-                    .await
+                s.expire_login_failures(failures_before).await?;
             }
-            Self::Postgres(p) => p.clear_login_failures(&login).await,
+            Self::Postgres(p) => {
+                p.expire_login_failures(failures_before).await?;
+                p.trim_user_changes().await?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -435,11 +500,7 @@ impl Store {
     /// Stores resource texts, replacing those already there; says how many.
     pub async fn import_resources(&self, resources: Vec<Resource>) -> Result<usize, StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.import_resources(&resources))
-                    .await
-            }
+            Self::Sqlite(s) => s.import_resources(resources).await,
             Self::Postgres(p) => p.import_resources(&resources).await,
         }
     }
@@ -450,11 +511,7 @@ impl Store {
         language: Option<Language>,
     ) -> Result<Vec<Resource>, StoreError> {
         match self {
-            Self::Sqlite(s) => {
-                s.clone()
-                    .blocking(move |s| s.list_resources(language))
-                    .await
-            }
+            Self::Sqlite(s) => s.list_resources(language).await,
             Self::Postgres(p) => p.list_resources(language).await,
         }
     }
@@ -467,7 +524,7 @@ impl Store {
         language: Language,
     ) -> Result<Vec<Resource>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.resources(names, language),
+            Self::Sqlite(s) => s.resources(names.to_vec(), language).await,
             Self::Postgres(p) => p.resources(names, language).await,
         }
     }

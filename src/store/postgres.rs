@@ -21,8 +21,8 @@ use self::rounds::Rounds;
 use super::cache::{self, ChangedUser, Changes, RemovedLogin, UserCache};
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
-    Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
-    folded, message_from_column, status_from_column, unix_millis,
+    Application, Credentials, LoginKey, NewServiceUser, ServiceUser, StoreError, TokenKind,
+    TokenOwner, UserChange, folded, message_from_column, status_from_column, unix_millis,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{AssociateId, UserPresenceStatus};
@@ -32,6 +32,10 @@ use crate::secret::SecretHash;
 /// Serialises `presence migrate` across nodes: any constant will do, as long as it is ours.
 const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6365; // "presence"
 
+/// How many of the newest changes the change log keeps; older ones are trimmed by
+/// [`PostgresStore::trim_user_changes`]. A cache further behind starts afresh.
+const KEPT_CHANGES: i64 = 100_000;
+
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
@@ -39,6 +43,9 @@ pub struct PostgresStore {
     /// round is the only proof of being current.
     users: Arc<UserCache<()>>,
     rounds: Arc<Rounds>,
+    /// One per Set that may wait for a connection and its commit at once; a Set that finds
+    /// none left is refused as busy.
+    sets: Arc<tokio::sync::Semaphore>,
 }
 
 impl PostgresStore {
@@ -76,6 +83,7 @@ impl PostgresStore {
             // revision.
             users: Arc::new(UserCache::new(-1)),
             rounds: Arc::default(),
+            sets: Arc::new(tokio::sync::Semaphore::new(settings.set_queue.max(1))),
         })
     }
 
@@ -152,10 +160,12 @@ impl PostgresStore {
             return Ok(cached);
         }
         let client = self.client().await?;
+        // The row, and the latest revision numbered when it was read: it reflects every change
+        // up to that revision, as a change is committed before it is numbered.
         let statement = client
             .prepare_cached(
-                "SELECT r.revision, u.status, u.message
-                 FROM user_revision r LEFT JOIN service_user u ON u.associate_id = $1",
+                "SELECT (SELECT coalesce(max(revision), 0) FROM user_change), u.status, u.message
+                 FROM (SELECT 1) AS one LEFT JOIN service_user u ON u.associate_id = $1",
             )
             .await
             .map_err(classify)?;
@@ -194,69 +204,113 @@ impl PostgresStore {
         Ok(self.users.entries())
     }
 
-    /// Applies every change to Service users since the cache's revision.
+    /// Applies every change to Service users since the cache's revision: first numbers what
+    /// was committed (see migration 0005), then reads the changes numbered after the cache's
+    /// revision and those not numbered yet, which are committed all the same.
     async fn refresh_users(&self) -> Result<(), StoreError> {
         let since = self.users.revision();
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached("SELECT revision FROM user_revision")
-            .await
-            .map_err(classify)?;
-        let revision: i64 = client
-            .query_one(&statement, &[])
-            .await
-            .map_err(classify)?
-            .get(0);
+        let (latest, oldest, complete) = number_user_changes(&client).await?;
         let mut changes = Changes {
-            revision,
+            revision: latest,
             ..Changes::default()
         };
-        // Nothing cached yet (since -1), nothing new, or a database whose revisions went back.
-        if since < 0 || revision <= since {
+        // Nothing cached yet (since -1), a database whose revisions went back, or, with every
+        // committed change numbered, nothing new.
+        if since < 0 || latest < since || (complete && latest == since) {
             self.users.apply(changes, None);
             return Ok(());
         }
-        // Rows read by the statements below may be newer than `revision`: applying them is
-        // harmless, and the next round applies them again.
-        let removed = client
+        let statement = client
             .prepare_cached(
-                "SELECT login, associate_id FROM service_user_removed WHERE revision > $1",
-            )
-            .await
-            .map_err(classify)?;
-        for row in client.query(&removed, &[&since]).await.map_err(classify)? {
-            changes.removed.push(RemovedLogin {
-                login: row.get(0),
-                associate_id: AssociateId::new(row.get(1)),
-            });
-        }
-        let changed = client
-            .prepare_cached(
-                "SELECT associate_id, login, password_hash, is_admin, status, message
-                 FROM service_user WHERE revision > $1 LIMIT $2",
+                "SELECT c.associate_id, c.login,
+                        u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
+                 FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
+                 WHERE c.revision > $1 OR c.revision IS NULL
+                 ORDER BY c.revision NULLS LAST, c.id
+                 LIMIT $2",
             )
             .await
             .map_err(classify)?;
         let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
-        for row in client
-            .query(&changed, &[&since, &limit])
+        // Rows may reflect changes numbered after `latest`, or not numbered yet: applying
+        // them is harmless, and a later refresh applies them again.
+        let rows = client
+            .query(&statement, &[&since, &limit])
             .await
-            .map_err(classify)?
-        {
-            let presence = presence_from_row(&row, 4)?;
-            changes.changed.push(ChangedUser {
-                login: row.get(1),
-                credentials: Credentials {
+            .map_err(classify)?;
+        changes.too_many = rows.len() >= cache::MAX_CHANGES || oldest > since + 1;
+        for row in rows {
+            let changed_login: String = row.get(1);
+            let now: Option<i32> = row.get(2);
+            let still_named =
+                now.is_some() && row.get::<_, &str>(3).eq_ignore_ascii_case(&changed_login);
+            if !still_named {
+                changes.removed.push(RemovedLogin {
+                    login: changed_login,
                     associate_id: AssociateId::new(row.get(0)),
-                    password_hash: row.get::<_, Option<&str>>(2).map(Arc::from),
-                    is_admin: row.get(3),
-                    status: presence.status,
-                },
-                presence,
-            });
+                });
+            }
+            if let Some(associate_id) = now {
+                let presence = presence_from_row(&row, 6)?;
+                changes.changed.push(ChangedUser {
+                    login: row.get(3),
+                    credentials: Credentials {
+                        associate_id: AssociateId::new(associate_id),
+                        password_hash: row.get::<_, Option<&str>>(4).map(Arc::from),
+                        is_admin: row.get(5),
+                        status: presence.status,
+                    },
+                    presence,
+                });
+            }
         }
-        changes.too_many = changes.changed.len() >= cache::MAX_CHANGES;
         self.users.apply(changes, None);
+        Ok(())
+    }
+
+    /// Changes numbered after `after`, oldest first: numbered first, as far as no other
+    /// numbering is under way.
+    pub(super) async fn user_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        let client = self.client().await?;
+        number_user_changes(&client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = client
+            .prepare_cached(
+                "SELECT revision, associate_id FROM user_change
+                 WHERE revision > $1 ORDER BY revision LIMIT $2",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(&statement, &[&after, &limit])
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .iter()
+            .map(|row| UserChange {
+                revision: row.get(0),
+                associate_id: AssociateId::new(row.get(1)),
+            })
+            .collect())
+    }
+
+    /// Trims the change log to its [`KEPT_CHANGES`] newest numbered rows. Any node may run it,
+    /// at any time: the newest row always stays, so numbering goes on from it.
+    pub(super) async fn trim_user_changes(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM user_change
+                 WHERE revision <= (SELECT max(revision) FROM user_change) - $1",
+                &[&KEPT_CHANGES],
+            )
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -265,6 +319,7 @@ impl PostgresStore {
         associate_id: AssociateId,
         presence: &UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        let _waiting = self.sets.try_acquire().map_err(|_| StoreError::Busy)?;
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -296,8 +351,9 @@ impl PostgresStore {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT r.revision, u.associate_id, u.password_hash, u.is_admin, u.status
-                 FROM user_revision r LEFT JOIN service_user u ON u.login_folded = $1",
+                "SELECT (SELECT coalesce(max(revision), 0) FROM user_change),
+                        u.associate_id, u.password_hash, u.is_admin, u.status
+                 FROM (SELECT 1) AS one LEFT JOIN service_user u ON u.login_folded = $1",
             )
             .await
             .map_err(classify)?;
@@ -645,49 +701,49 @@ impl PostgresStore {
         Ok(row.as_ref().map(application_from_row))
     }
 
-    pub(super) async fn record_login_failure(
+    /// One statement: the function takes a lock on the login's key for its transaction
+    /// (migration 0005), so the count and the insert are one step across nodes.
+    pub(super) async fn reserve_login_attempt(
         &self,
-        login: &str,
+        login: LoginKey,
         at: i64,
-    ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO login_failure (login, failed_at) VALUES ($1, $2)",
-                &[&folded(login), &at],
-            )
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    pub(super) async fn count_login_failures(
-        &self,
-        login: &str,
         since: i64,
-    ) -> Result<u32, StoreError> {
+        max_failures: u32,
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let count: i64 = client
-            .query_one(
-                "SELECT COUNT(*) FROM login_failure WHERE login = $1 AND failed_at > $2",
-                &[&folded(login), &since],
-            )
+        let max_failures = i32::try_from(max_failures).unwrap_or(i32::MAX);
+        let statement = client
+            .prepare_cached("SELECT reserve_login_attempt($1, $2, $3, $4)")
             .await
-            .map_err(classify)?
-            .get(0);
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+            .map_err(classify)?;
+        let row = client
+            .query_one(&statement, &[&&login.0[..], &at, &since, &max_failures])
+            .await
+            .map_err(classify)?;
+        Ok(row.get(0))
     }
 
-    pub(super) async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
+    pub(super) async fn clear_login_failures(&self, login: LoginKey) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
             .execute(
-                "DELETE FROM login_failure WHERE login = $1",
-                &[&folded(login)],
+                "DELETE FROM login_failure WHERE login_key = $1",
+                &[&&login.0[..]],
             )
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    pub(super) async fn expire_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM login_failure WHERE failed_at <= $1",
+                &[&before],
+            )
+            .await
+            .map_err(classify)
     }
 
     pub(super) async fn import_resources(
@@ -737,6 +793,18 @@ impl PostgresStore {
             .map_err(classify)?;
         rows.iter().map(resource_from_row).collect()
     }
+}
+
+/// Numbers every change committed and not yet numbered, unless another node is numbering just
+/// then; the latest and oldest revision of the log, and whether this call numbered (so that
+/// every change committed before it is numbered).
+async fn number_user_changes(client: &Object) -> Result<(i64, i64, bool), StoreError> {
+    let statement = client
+        .prepare_cached("SELECT latest, oldest, complete FROM number_user_changes()")
+        .await
+        .map_err(classify)?;
+    let row = client.query_one(&statement, &[]).await.map_err(classify)?;
+    Ok((row.get(0), row.get(1), row.get(2)))
 }
 
 fn status_column(presence: &UserPresenceStatus) -> i16 {

@@ -52,7 +52,9 @@ on_both_backends!(
     list_users_is_ordered_by_associate,
     tokens_are_found_until_they_expire_or_are_revoked,
     applications_are_unique_by_name_in_any_case,
-    login_failures_are_counted_per_login_in_any_case,
+    login_checks_are_recorded_per_login_in_any_case_up_to_the_limit,
+    checks_sent_at_once_from_two_nodes_pass_the_count_at_most_the_limit,
+    changes_are_numbered_without_gaps_filled_in_late_under_concurrent_writers,
     resources_come_with_the_starter_set_and_fall_back_to_english,
     a_database_from_a_newer_program_is_refused,
     another_store_on_the_database_sees_each_change_on_its_next_lookup,
@@ -370,17 +372,158 @@ async fn applications_are_unique_by_name_in_any_case() {
     ));
 }
 
-async fn login_failures_are_counted_per_login_in_any_case() {
+async fn login_checks_are_recorded_per_login_in_any_case_up_to_the_limit() {
     let t = fresh().await;
+    let reserve = |login: &str, at: i64, since: i64| {
+        t.store
+            .reserve_login_attempt(LoginKey::of(login), at, since, 5)
+    };
     for at in [10, 20, 30] {
-        t.store.record_login_failure("Anna", at).await.unwrap();
+        assert!(reserve("Anna", at, 0).await.unwrap());
     }
-    t.store.record_login_failure("bert", 40).await.unwrap();
-    assert_eq!(t.store.count_login_failures("ANNA", 0).await.unwrap(), 3);
-    assert_eq!(t.store.count_login_failures("anna", 15).await.unwrap(), 2);
-    t.store.clear_login_failures("anna").await.unwrap();
-    assert_eq!(t.store.count_login_failures("anna", 0).await.unwrap(), 0);
-    assert_eq!(t.store.count_login_failures("bert", 0).await.unwrap(), 1);
+    assert!(reserve("bert", 40, 0).await.unwrap());
+    // Any spelling of a login counts with the others.
+    assert!(reserve("ANNA", 50, 0).await.unwrap());
+    assert!(reserve("anna", 60, 0).await.unwrap());
+    assert!(
+        !reserve("anna", 70, 0).await.unwrap(),
+        "five recorded: locked"
+    );
+    // Only the checks after the window's start count: 30, 50 and 60 (70 was not recorded).
+    assert!(reserve("anna", 80, 25).await.unwrap());
+    assert!(reserve("anna", 90, 25).await.unwrap());
+    assert!(!reserve("anna", 100, 25).await.unwrap());
+
+    t.store
+        .clear_login_failures(LoginKey::of("aNNa"))
+        .await
+        .unwrap();
+    assert!(
+        reserve("anna", 110, 0).await.unwrap(),
+        "a success starts afresh"
+    );
+    // bert's one check is still counted: four more pass, the fifth is refused.
+    for at in [120, 130, 140, 150] {
+        assert!(reserve("bert", at, 0).await.unwrap());
+    }
+    assert!(!reserve("bert", 160, 0).await.unwrap());
+
+    // Upkeep forgets checks at or before its time, whatever the login.
+    t.store.housekeeping(140).await.unwrap();
+    for at in [170, 180, 190, 195] {
+        assert!(
+            reserve("bert", at, 0).await.unwrap(),
+            "150 is all that is left"
+        );
+    }
+    assert!(!reserve("bert", 200, 0).await.unwrap());
+}
+
+/// Guesses sent at once, half of them through a second store on the database (another node):
+/// each is counted and recorded in one step, so at most the limit are let through.
+async fn checks_sent_at_once_from_two_nodes_pass_the_count_at_most_the_limit() {
+    let t = fresh().await;
+    let other = Store::open_and_migrate(&t.url).await.unwrap().0;
+    let key = LoginKey::of("anna");
+    let attempts: Vec<_> = (0..100)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                t.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move { store.reserve_login_attempt(key, 1000 + i, 0, 5).await })
+        })
+        .collect();
+    let mut let_through = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().unwrap() {
+            let_through += 1;
+        }
+    }
+    assert_eq!(let_through, 5);
+}
+
+/// Many writers on two stores on one database (two nodes, on PostgreSQL), and a reader beside
+/// them: every read of the change log continues the last one with no gap, so no change ever
+/// appears below a revision already seen, and in the end every change is numbered once.
+async fn changes_are_numbered_without_gaps_filled_in_late_under_concurrent_writers() {
+    const USERS: i32 = 20;
+    const SETS_PER_WRITER: usize = 25;
+    let t = fresh().await;
+    let other = Store::open_and_migrate(&t.url).await.unwrap().0;
+    for id in 1..=USERS {
+        t.store
+            .add_user(user(id, &format!("user{id}")))
+            .await
+            .unwrap();
+    }
+    let start = t
+        .store
+        .user_changes_after(0, usize::MAX)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |change| change.revision);
+    let writers: Vec<_> = (1..=USERS)
+        .map(|id| {
+            let store = if id % 2 == 0 {
+                t.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                for round in 0..SETS_PER_WRITER {
+                    let status = if round % 2 == 0 {
+                        UserStatus::StatusNotAvailable
+                    } else {
+                        UserStatus::StatusNormal
+                    };
+                    let message = format!("round {round}");
+                    store
+                        .set_presence(AssociateId::new(id), presence(status, Some(&message)))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let expected = start + i64::from(USERS) * SETS_PER_WRITER as i64;
+    let reader = {
+        let store = t.store.clone();
+        tokio::spawn(async move {
+            let mut seen = start;
+            let mut reads = 0;
+            while seen < expected {
+                let changes = store.user_changes_after(seen, 1000).await.unwrap();
+                for change in changes {
+                    assert_eq!(
+                        change.revision,
+                        seen + 1,
+                        "a change numbered below or beside one already seen"
+                    );
+                    seen = change.revision;
+                }
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        })
+    };
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let reads = reader.await.unwrap();
+    assert!(reads > 1, "the reader read while the writers wrote");
+    let all = other.user_changes_after(start, usize::MAX).await.unwrap();
+    assert_eq!(all.len() as i64, expected - start);
+    for id in 1..=USERS {
+        let changes = all
+            .iter()
+            .filter(|change| change.associate_id.get() == id)
+            .count();
+        assert_eq!(changes, SETS_PER_WRITER, "associate {id}");
+    }
 }
 
 async fn resources_come_with_the_starter_set_and_fall_back_to_english() {

@@ -2,32 +2,42 @@
 //! against Argon2id hashes, with a lockout against guessing.
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::{DecodeSliceError, Engine as _};
-use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::Identity;
-use super::cache::CredentialCache;
+use super::cache::{CacheKey, CredentialCache};
 use crate::clock::Clock;
 use crate::domain::UserStatus;
 use crate::http::error::ApiError;
-use crate::password;
-use crate::store::{Credentials, Store};
+use crate::password::{self, Verifier};
+use crate::repeated;
+use crate::store::{Credentials, LoginKey, Store, StoreError};
 
 /// Failed passwords for one login within [`LOCKOUT_WINDOW`] that lock it.
 pub const MAX_FAILURES: u32 = 5;
 pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The longest login looked up, in bytes; a longer one is refused before anything is looked
+/// up or stored. SuperOffice's logins are far shorter.
+pub const MAX_LOGIN_BYTES: usize = 256;
+
+/// Verifications waiting for an Argon2 thread at most, beyond which a check waits to queue.
+const VERIFICATION_QUEUE: usize = 1024;
+
 pub struct BasicAuthenticator {
     cache: CredentialCache,
-    /// Argon2 is deliberately expensive; at most this many verifications run at once, so a
-    /// flood of wrong passwords queues instead of taking every core from the requests that
-    /// are answered from the cache.
-    verifications: Arc<Semaphore>,
+    /// The credentials being checked just now.
+    checking: Turns,
+    /// Argon2 is deliberately expensive: it runs on one thread per core, so a flood of wrong
+    /// passwords queues instead of taking every core from the requests answered from the
+    /// cache, and each thread keeps its memory rather than allocating it per check.
+    verifier: Verifier,
 }
 
 /// The outcome of checking a password.
@@ -48,7 +58,9 @@ impl BasicAuthenticator {
         dummy_hash();
         Self {
             cache: CredentialCache::new(),
-            verifications: Arc::new(Semaphore::new(cores)),
+            checking: Turns::default(),
+            verifier: Verifier::start(cores, VERIFICATION_QUEUE)
+                .expect("the operating system starts the password threads"),
         }
     }
 
@@ -76,22 +88,61 @@ impl BasicAuthenticator {
             debug!("Basic credentials are not UTF-8 login:password");
             return Err(ApiError::Unauthorized);
         };
+        if login.len() > MAX_LOGIN_BYTES {
+            debug!(bytes = login.len(), "the login is too long to be one");
+            return Err(ApiError::Unauthorized);
+        }
         // Credentials verified before skip Argon2 and the lockout: they were proven already,
         // so a guesser locking a login out does not lock out its signed-in owner.
         let key = self.cache.key(&decoded);
-        if let Some(user) = store.credentials(login).await?
-            && user.status != UserStatus::StatusDeleted
-            && let Some(hash) = &user.password_hash
-            && self.cache.contains(&key, user.associate_id, hash)
-        {
-            return Ok(Identity {
-                associate_id: user.associate_id,
-                is_admin: user.is_admin,
-            });
+        if let Some(identity) = self.remembered(store, login, &key).await? {
+            return Ok(identity);
         }
         // Boxed: the first check of a password is rare, and its future, as large as the rest
         // of the request's together, would otherwise be moved with every request.
-        match Box::pin(self.check_password(store, clock, login, password)).await? {
+        Box::pin(self.first_check(store, clock, key, login, password)).await
+    }
+
+    /// The identity of credentials verified before, if the user's stored hash is still the
+    /// one they were verified against.
+    async fn remembered(
+        &self,
+        store: &Store,
+        login: &str,
+        key: &CacheKey,
+    ) -> Result<Option<Identity>, ApiError> {
+        Ok(store
+            .credentials(login)
+            .await?
+            .filter(|user| {
+                user.status != UserStatus::StatusDeleted
+                    && user
+                        .password_hash
+                        .as_ref()
+                        .is_some_and(|hash| self.cache.contains(key, user.associate_id, hash))
+            })
+            .map(|user| Identity {
+                associate_id: user.associate_id,
+                is_admin: user.is_admin,
+            }))
+    }
+
+    /// Checks credentials not remembered yet. Requests with the same credentials take turns:
+    /// a client that opens several connections at once verifies its password once, and the
+    /// others find it remembered, instead of each taking one of the lockout's few checks.
+    async fn first_check(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        key: CacheKey,
+        login: &str,
+        password: &str,
+    ) -> Result<Identity, ApiError> {
+        let _turn = self.checking.turn(key).await;
+        if let Some(identity) = self.remembered(store, login, &key).await? {
+            return Ok(identity);
+        }
+        match self.check_password(store, clock, login, password).await? {
             PasswordCheck::Valid(user) => {
                 if let Some(hash) = &user.password_hash {
                     self.cache.insert(key, user.associate_id, hash);
@@ -105,8 +156,13 @@ impl BasicAuthenticator {
         }
     }
 
-    /// Checks a password, counting failures per login in the database (so the count holds
-    /// across restarts and nodes) and refusing a locked login without checking.
+    /// Checks a password, with a lockout against guessing: every check of a login is recorded
+    /// in the database before it runs (so the count holds across restarts and nodes), as a
+    /// failure until it succeeds, and a login with [`MAX_FAILURES`] recorded within the
+    /// [`LOCKOUT_WINDOW`] is refused without a check. Recording first, in one atomic step with
+    /// the count, means guesses sent at once cannot all pass the count: at most
+    /// [`MAX_FAILURES`] of them are checked. A check that cannot be recorded does not run: the
+    /// answer is a 503, never a verdict on the password.
     pub async fn check_password(
         &self,
         store: &Store,
@@ -114,24 +170,31 @@ impl BasicAuthenticator {
         login: &str,
         password: &str,
     ) -> Result<PasswordCheck, ApiError> {
+        if login.len() > MAX_LOGIN_BYTES {
+            debug!(bytes = login.len(), "the login is too long to be one");
+            return Ok(PasswordCheck::Invalid);
+        }
         let now = clock.now_millis();
         let window_start = now - i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
-        let failures = store.count_login_failures(login, window_start).await?;
-        if failures >= MAX_FAILURES {
-            warn!(
-                login,
-                failures, "login locked out after repeated failed passwords"
-            );
+        let key = LoginKey::of(login);
+        let reserved = store
+            .reserve_login_attempt(key, now, window_start, MAX_FAILURES)
+            .await
+            .map_err(fail_closed)?;
+        if !reserved {
+            repeated::LOGIN_LOCKED_OUT.report(|unlogged| {
+                warn!(
+                    login,
+                    unlogged, "login locked out after repeated failed passwords"
+                );
+            });
             return Ok(PasswordCheck::LockedOut);
         }
         let user = store.credentials(login).await?;
         let usable =
             user.filter(|u| u.status != UserStatus::StatusDeleted && u.password_hash.is_some());
-        let valid = match &usable {
-            Some(user) => {
-                let hash = user.password_hash.as_deref().unwrap_or_default();
-                self.verify(password.as_bytes(), hash).await?
-            }
+        let valid = match usable.as_ref().and_then(|user| user.password_hash.clone()) {
+            Some(hash) => self.verify(password.as_bytes(), hash).await?,
             None => {
                 // Spend what a real check costs, so the response time does not tell whether
                 // the login exists.
@@ -141,28 +204,24 @@ impl BasicAuthenticator {
         };
         match usable {
             Some(user) if valid => {
-                if failures > 0 {
-                    store.clear_login_failures(login).await?;
+                if let Err(error) = store.clear_login_failures(key).await {
+                    // The password was right all the same; the check stays counted as a
+                    // failure until the window passes.
+                    warn!(login, %error, "cannot clear the login's recorded checks");
                 }
                 Ok(PasswordCheck::Valid(user))
             }
             _ => {
-                store.record_login_failure(login, now).await?;
                 warn!(login, "failed password");
                 Ok(PasswordCheck::Invalid)
             }
         }
     }
 
-    /// Runs an Argon2 verification on a blocking thread, at most one per core at a time.
-    async fn verify(&self, password: &[u8], phc: &str) -> Result<bool, ApiError> {
-        let _permit = self
-            .verifications
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Internal)?;
-        let (password, phc) = (password.to_vec(), phc.to_owned());
-        tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+    /// Runs an Argon2 verification on one of the verifier's threads.
+    async fn verify(&self, password: &[u8], phc: Arc<str>) -> Result<bool, ApiError> {
+        self.verifier
+            .verify(password, phc)
             .await
             .map_err(|_| ApiError::Internal)
     }
@@ -178,13 +237,84 @@ impl Default for BasicAuthenticator {
     }
 }
 
+/// One lock per key in use: holders of one key take turns, other keys do not wait. A key's
+/// entry lives while someone holds or waits for it, so the map holds no more entries than
+/// there are checks in flight.
+#[derive(Default)]
+struct Turns {
+    locks: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A turn of one key, given back when dropped.
+struct Turn<'a> {
+    turns: &'a Turns,
+    key: CacheKey,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Turns {
+    async fn turn(&self, key: CacheKey) -> Turn<'_> {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        Turn {
+            turns: self,
+            key,
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut locks = self
+            .turns
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The map's reference and this turn's: nobody waits, so the entry goes. The guard is
+        // given back after, with the map still locked, so a newcomer either finds no entry or
+        // one that is free.
+        if locks
+            .get(&self.key)
+            .is_some_and(|lock| Arc::strong_count(lock) <= 2)
+        {
+            locks.remove(&self.key);
+        }
+        self.guard.take();
+    }
+}
+
 /// A hash of a random password, made once, to verify against when there is no real one.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
+fn dummy_hash() -> Arc<str> {
+    static HASH: OnceLock<Arc<str>> = OnceLock::new();
     HASH.get_or_init(|| {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).expect("the operating system's random source failed");
         let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        password::hash(&password).expect("hashing a non-empty password cannot fail")
+        password::hash(&password)
+            .expect("hashing a non-empty password cannot fail")
+            .into()
     })
+    .clone()
+}
+
+/// The answer when a check cannot be recorded: a 503, whatever the cause, so that the
+/// password is never checked unrecorded.
+fn fail_closed(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(_) | StoreError::DiskFull(_) | StoreError::Busy => {
+            ApiError::from(error)
+        }
+        other => {
+            repeated::STORAGE_FAILED.report(|unlogged| {
+                tracing::error!(error = %other, unlogged, "cannot record a password check; refusing to check it");
+            });
+            ApiError::Unavailable(crate::http::error::Unavailability::Database)
+        }
+    }
 }

@@ -1,20 +1,29 @@
 //! The embedded default backend: one SQLite file in WAL mode.
+//!
+//! No SQLite work runs on the async runtime's worker threads: reads run on tokio's blocking
+//! pool, on pooled connections; every write goes to the writer thread, which owns the one
+//! writing connection (`writer.rs`); checkpoints run on a thread of their own. What runs
+//! inline is memory only: the user cache, and the reading of the wal-index that says whether
+//! the cache is current.
 
 mod wal_index;
+mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLockReadGuard, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError, RwLockReadGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use self::wal_index::{Reading, WalIndex};
+use self::writer::Writer;
 use super::cache::{self, ChangedUser, Changes, RemovedLogin, UserCache};
 use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{
-    Application, Credentials, NewServiceUser, ServiceUser, StoreError, TokenKind, TokenOwner,
-    message_from_column, status_from_column, unix_millis,
+    Application, Credentials, LoginKey, NewServiceUser, ServiceUser, StoreError, TokenKind,
+    TokenOwner, UserChange, message_from_column, status_from_column, unix_millis,
 };
+use crate::config::DatabaseSettings;
 use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::language::{self, Language, Resource};
 use crate::secret::SecretHash;
@@ -70,19 +79,14 @@ impl Synchronous {
 struct Inner {
     path: PathBuf,
     synchronous: Synchronous,
-    /// Idle connections for reads. A checkout is a mutex and a `Vec::pop`: far cheaper than
-    /// the query itself, and unlike a thread-local it needs no cleanup when threads come and go.
+    /// Idle connections for reads, taken and given back on the blocking pool. The lock is held
+    /// only to take or give back one, never while it is used.
     readers: Mutex<Vec<Connection>>,
-    /// SQLite admits one writer at a time; serialising writers here rather than in SQLite's
-    /// busy handler keeps them fair and avoids its sleep-and-retry back-off.
-    writer: Arc<Mutex<Connection>>,
-    /// Sets go to the presence writer, which commits every Set waiting at that moment in one
-    /// transaction (see [`write_presence_batches`]). A task on the runtime of the first Set,
-    /// started then, as opening a store needs no runtime.
-    presence_writes: OnceLock<tokio::sync::mpsc::UnboundedSender<PresenceWrite>>,
+    /// Every write goes through it; SQLite admits one writer at a time anyway.
+    writer: Writer,
     /// Dropped with the store, which tells the checkpoint thread to stop.
     _checkpoints: std::sync::mpsc::Sender<()>,
-    /// Shared with the presence writer, which applies its own commits to it.
+    /// Shared with the writer thread, which applies its own commits to it.
     users: Arc<Users>,
 }
 
@@ -94,9 +98,10 @@ struct Users {
     /// `None` when the file has no readable wal-index: then every lookup first asks the
     /// database what changed.
     wal_index: Option<WalIndex>,
-    /// One change of `cache` at a time: lookups wait for a refresh rather than repeat it, and
-    /// the presence writer's own commits do not cross a refresh.
-    changing: Mutex<()>,
+    /// One refresh of `cache` at a time: lookups wait for a refresh rather than repeat it, and
+    /// the writer thread applies its own commits only while none runs. An async lock, as a
+    /// refresh holds it across a read on the blocking pool.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Users {
@@ -105,16 +110,6 @@ impl Users {
         self.wal_index.as_ref().and_then(WalIndex::read)
     }
 }
-
-/// A Set waiting for the presence writer.
-struct PresenceWrite {
-    associate_id: AssociateId,
-    presence: UserPresenceStatus,
-    reply: tokio::sync::oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
-}
-
-/// At most this many Sets share one commit.
-const MAX_BATCH: usize = 256;
 
 /// How many of the newest changes the change log keeps (see `trim_user_changes`).
 const KEPT_CHANGES: i64 = 100_000;
@@ -142,8 +137,9 @@ const WAL_RESTART_FRAMES: i64 = 10_000;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 impl SqliteStore {
-    /// Opens `PATH[?synchronous=normal|full]`, creating the file if need be.
-    pub fn open(location: &str) -> Result<Self, StoreError> {
+    /// Opens `PATH[?synchronous=normal|full]`, creating the file if need be. Blocks while it
+    /// opens the file: call it where blocking is allowed.
+    pub fn open(location: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let (path, query) = location.split_once('?').unwrap_or((location, ""));
         let mut synchronous = Synchronous::Normal;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -185,7 +181,15 @@ impl SqliteStore {
                 tracing::warn!(%error, "cannot watch the database for changes; every lookup will read it");
             })
             .ok();
-        let writer = Arc::new(Mutex::new(writer));
+        // Revision -1: nothing cached yet, so the first refresh only learns the current
+        // revision.
+        let users = Arc::new(Users {
+            cache: UserCache::new(-1),
+            wal_index,
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        let writer = Writer::start(writer, users.clone(), settings.set_queue)
+            .map_err(|_| StoreError::TaskFailed)?;
         let mut checkpointer = open_connection(&path, synchronous).map_err(open_error)?;
         let (checkpoints, stop) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -198,32 +202,25 @@ impl SqliteStore {
                 synchronous,
                 readers: Mutex::new(Vec::new()),
                 writer,
-                presence_writes: OnceLock::new(),
                 _checkpoints: checkpoints,
-                // Revision -1: nothing cached yet, so the first refresh only learns the
-                // current revision.
-                users: Arc::new(Users {
-                    cache: UserCache::new(-1),
-                    wal_index,
-                    changing: Mutex::new(()),
-                }),
+                users,
             }),
         })
     }
 
-    /// Runs blocking work (writes, which may wait for a lock or the disk) off the async
-    /// workers.
-    pub(super) async fn blocking<T, F>(self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
-    {
-        tokio::task::spawn_blocking(move || work(&self))
+    /// Runs a read on the blocking pool, on a pooled connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_here(query))
             .await
             .map_err(|_| StoreError::TaskFailed)?
     }
 
-    fn read<T>(
+    /// Runs a read on this thread, which must be one that may block.
+    fn read_here<T>(
         &self,
         query: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -249,19 +246,15 @@ impl SqliteStore {
         result
     }
 
-    pub(super) fn write<T>(
+    /// Runs a write on the writer thread.
+    async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        work(&mut writer)
+        self.inner.writer.run(work).await
     }
 
-    pub(super) fn migrate(&self) -> Result<MigrationReport, StoreError> {
+    pub(super) async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         self.write(|conn| {
             // A migration may copy a table to change it (SQLite's way to alter a constraint):
             // with foreign keys on, dropping the original would delete the rows that refer to
@@ -272,6 +265,7 @@ impl SqliteStore {
             conn.pragma_update(None, "foreign_keys", "ON")?;
             migrated
         })
+        .await
     }
 
     fn migrate_without_foreign_keys(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
@@ -321,37 +315,40 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn ping(&self) -> Result<(), StoreError> {
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     /// From memory; from the database only the first time the associate is asked about (or
     /// after its entry was evicted).
-    pub(super) fn presence(
+    pub(super) async fn presence(
         &self,
         associate_id: AssociateId,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
-        if let Some(cached) = self.current_users()?.presence(associate_id) {
+        if let Some(cached) = self.current_users().await?.presence(associate_id) {
             return Ok(cached);
         }
-        let (revision, status, message) = self.read(|conn| {
-            // Not a join: a parameter in a LEFT JOIN's ON makes SQLite prepare the statement
-            // again on every run. The aggregate makes exactly one row, user or not.
-            Ok(conn
-                .prepare_cached(
-                    "SELECT coalesce(max(revision), 0),
+        let (revision, status, message) = self
+            .read(move |conn| {
+                // Not a join: a parameter in a LEFT JOIN's ON makes SQLite prepare the statement
+                // again on every run. The aggregate makes exactly one row, user or not.
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT coalesce(max(revision), 0),
                             (SELECT status FROM service_user WHERE associate_id = ?1),
                             (SELECT message FROM service_user WHERE associate_id = ?1)
                      FROM user_change",
-                )?
-                .query_row([associate_id.get()], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, Option<i64>>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                    ))
-                })?)
-        })?;
+                    )?
+                    .query_row([associate_id.get()], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, Option<i64>>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                        ))
+                    })?)
+            })
+            .await?;
         let presence = status
             .map(|status| {
                 Ok::<_, StoreError>(UserPresenceStatus {
@@ -369,71 +366,60 @@ impl SqliteStore {
 
     /// The cached users, first brought up to date if anything was committed since they last
     /// were.
-    fn current_users(&self) -> Result<RwLockReadGuard<'_, cache::State<Reading>>, StoreError> {
+    async fn current_users(
+        &self,
+    ) -> Result<RwLockReadGuard<'_, cache::State<Reading>>, StoreError> {
         let users = &*self.inner.users;
         if let Some(state) = users.cache.current(users.look()) {
             return Ok(state);
         }
-        let _one_at_a_time = users
-            .changing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Read before the changes are: a commit in between is then both applied and seen
-        // as a change next time, never missed.
-        let mark = users.look();
-        if let Some(state) = users.cache.current(mark) {
-            return Ok(state);
-        }
-        let since = users.cache.revision();
-        let changes = self.read(|conn| user_changes(conn, since))?;
-        users.cache.apply(changes, mark);
+        self.refresh_users().await?;
         Ok(users.cache.entries())
     }
 
-    /// Stores a presence through the presence writer, answering once its commit is done.
+    /// Applies every change committed since the cache's revision.
+    async fn refresh_users(&self) -> Result<(), StoreError> {
+        let users = &*self.inner.users;
+        let _one_at_a_time = users.refreshing.lock().await;
+        // Read before the changes are: a commit in between is then both applied and seen
+        // as a change next time, never missed.
+        let mark = users.look();
+        if users.cache.current(mark).is_some() {
+            return Ok(());
+        }
+        let since = users.cache.revision();
+        let changes = self.read(move |conn| user_changes(conn, since)).await?;
+        users.cache.apply(changes, mark);
+        Ok(())
+    }
+
+    /// Stores a presence through the writer thread, answering once its commit is done.
     pub(super) async fn set_presence(
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let inner = &*self.inner;
-        inner
-            .presence_writes
-            .get_or_init(|| {
-                let (queue, batches) = tokio::sync::mpsc::unbounded_channel();
-                tokio::spawn(write_presence_batches(
-                    inner.writer.clone(),
-                    inner.users.clone(),
-                    inner.synchronous,
-                    batches,
-                ));
-                queue
-            })
-            .send(PresenceWrite {
-                associate_id,
-                presence,
-                reply,
-            })
-            .map_err(|_| StoreError::TaskFailed)?;
-        answer.await.map_err(|_| StoreError::TaskFailed)?
+        self.inner.writer.set_presence(associate_id, presence).await
     }
 
     /// From memory, like [`SqliteStore::presence`].
-    pub(super) fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
-        if let Some(cached) = self.current_users()?.credentials(login) {
+    pub(super) async fn credentials(&self, login: &str) -> Result<Option<Credentials>, StoreError> {
+        if let Some(cached) = self.current_users().await?.credentials(login) {
             return Ok(cached);
         }
-        let (revision, credentials) = self.read(|conn| {
-            in_transaction(conn, "BEGIN", |conn| {
-                let revision = latest_revision(conn)?;
-                let statement = conn.prepare_cached(
-                    "SELECT associate_id, password_hash, is_admin, status
-                     FROM service_user WHERE login = ?1",
-                )?;
-                Ok((revision, credentials_row(statement, login)?))
+        let owned = login.to_owned();
+        let (revision, credentials) = self
+            .read(move |conn| {
+                in_transaction(conn, "BEGIN", |conn| {
+                    let revision = latest_revision(conn)?;
+                    let statement = conn.prepare_cached(
+                        "SELECT associate_id, password_hash, is_admin, status
+                         FROM service_user WHERE login = ?1",
+                    )?;
+                    Ok((revision, credentials_row(statement, &owned)?))
+                })
             })
-        })?;
+            .await?;
         self.inner
             .users
             .cache
@@ -441,21 +427,22 @@ impl SqliteStore {
         Ok(credentials)
     }
 
-    pub(super) fn credentials_of(
+    pub(super) async fn credentials_of(
         &self,
         associate_id: AssociateId,
     ) -> Result<Option<Credentials>, StoreError> {
-        self.read(|conn| {
+        self.read(move |conn| {
             let statement = conn.prepare_cached(
                 "SELECT associate_id, password_hash, is_admin, status
                  FROM service_user WHERE associate_id = ?1",
             )?;
             credentials_row(statement, associate_id.get())
         })
+        .await
     }
 
-    pub(super) fn add_user(&self, user: &NewServiceUser) -> Result<(), StoreError> {
-        self.write(|conn| {
+    pub(super) async fn add_user(&self, user: NewServiceUser) -> Result<(), StoreError> {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Checked first so the error names which of the two is taken.
             let login_taken: bool = tx.query_row(
@@ -491,9 +478,10 @@ impl SqliteStore {
             tx.commit()?;
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
+    pub(super) async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
         self.read(|conn| {
             let mut statement = conn.prepare(
                 "SELECT associate_id, login, is_admin, password_hash IS NOT NULL, status, message
@@ -524,34 +512,41 @@ impl SqliteStore {
             })
             .collect()
         })
+        .await
     }
 
-    pub(super) fn set_password(&self, login: &str, password_hash: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
+    pub(super) async fn set_password(
+        &self,
+        login: String,
+        password_hash: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
             let changed = conn.execute(
                 "UPDATE service_user SET password_hash = ?2 WHERE login = ?1",
                 params![login, password_hash],
             )?;
             if changed == 0 {
-                return Err(StoreError::UnknownLogin(login.to_owned()));
+                return Err(StoreError::UnknownLogin(login));
             }
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn remove_user(&self, login: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-            let changed = conn.execute("DELETE FROM service_user WHERE login = ?1", [login])?;
+    pub(super) async fn remove_user(&self, login: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let changed = conn.execute("DELETE FROM service_user WHERE login = ?1", [&login])?;
             if changed == 0 {
-                return Err(StoreError::UnknownLogin(login.to_owned()));
+                return Err(StoreError::UnknownLogin(login));
             }
             Ok(())
         })
+        .await
     }
 }
 
 impl SqliteStore {
-    pub(super) fn insert_token(
+    pub(super) async fn insert_token(
         &self,
         kind: TokenKind,
         hash: SecretHash,
@@ -559,7 +554,7 @@ impl SqliteStore {
         expires_at: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.write(|conn| {
+        self.write(move |conn| {
             let tx = conn.transaction()?;
             // Housekeeping where it costs least: expired tokens go when new ones come.
             tx.execute("DELETE FROM token WHERE expires_at <= ?1", [now])?;
@@ -577,15 +572,16 @@ impl SqliteStore {
             tx.commit()?;
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn find_token(
+    pub(super) async fn find_token(
         &self,
         kind: TokenKind,
         hash: SecretHash,
         now: i64,
     ) -> Result<Option<TokenOwner>, StoreError> {
-        self.read(|conn| {
+        self.read(move |conn| {
             let row = conn
                 .prepare_cached(
                     "SELECT u.associate_id, u.is_admin, u.status, t.expires_at
@@ -611,53 +607,61 @@ impl SqliteStore {
             })
             .transpose()
         })
+        .await
     }
 
-    pub(super) fn extend_token(&self, hash: SecretHash, expires_at: i64) -> Result<(), StoreError> {
-        self.write(|conn| {
+    pub(super) async fn extend_token(
+        &self,
+        hash: SecretHash,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE token SET expires_at = ?2 WHERE hash = ?1 AND expires_at < ?2",
             )?
             .execute(params![&hash.0[..], expires_at])?;
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn revoke_tokens(
+    pub(super) async fn revoke_tokens(
         &self,
         kind: TokenKind,
         associate_id: AssociateId,
     ) -> Result<usize, StoreError> {
-        self.write(|conn| {
+        self.write(move |conn| {
             Ok(conn.execute(
                 "DELETE FROM token WHERE associate_id = ?1 AND kind = ?2",
                 params![associate_id.get(), kind as i64],
             )?)
         })
+        .await
     }
 
-    pub(super) fn revoke_token(
+    pub(super) async fn revoke_token(
         &self,
         kind: TokenKind,
         associate_id: AssociateId,
         hash: SecretHash,
     ) -> Result<bool, StoreError> {
-        self.write(|conn| {
+        self.write(move |conn| {
             let removed = conn.execute(
                 "DELETE FROM token WHERE hash = ?1 AND kind = ?2 AND associate_id = ?3",
                 params![&hash.0[..], kind as i64, associate_id.get()],
             )?;
             Ok(removed == 1)
         })
+        .await
     }
 
-    pub(super) fn add_application(
+    pub(super) async fn add_application(
         &self,
-        application: &Application,
+        application: Application,
         token_hash: SecretHash,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.write(|conn| {
+        self.write(move |conn| {
             let inserted = conn.execute(
                 "INSERT INTO application (name, token_hash, is_partner, grants_user_agent, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
@@ -670,13 +674,14 @@ impl SqliteStore {
                 ],
             )?;
             if inserted == 0 {
-                return Err(StoreError::DuplicateApplication(application.name.clone()));
+                return Err(StoreError::DuplicateApplication(application.name));
             }
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
+    pub(super) async fn list_applications(&self) -> Result<Vec<Application>, StoreError> {
         self.read(|conn| {
             let mut statement = conn.prepare(
                 "SELECT name, is_partner, grants_user_agent FROM application ORDER BY name",
@@ -690,22 +695,24 @@ impl SqliteStore {
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
+        .await
     }
 
-    pub(super) fn remove_application(&self, name: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-            if conn.execute("DELETE FROM application WHERE name = ?1", [name])? == 0 {
-                return Err(StoreError::UnknownApplication(name.to_owned()));
+    pub(super) async fn remove_application(&self, name: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            if conn.execute("DELETE FROM application WHERE name = ?1", [&name])? == 0 {
+                return Err(StoreError::UnknownApplication(name));
             }
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn find_application(
+    pub(super) async fn find_application(
         &self,
         token_hash: SecretHash,
     ) -> Result<Option<Application>, StoreError> {
-        self.read(|conn| {
+        self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT name, is_partner, grants_user_agent FROM application WHERE token_hash = ?1",
@@ -719,50 +726,99 @@ impl SqliteStore {
                 })
                 .optional()?)
         })
+        .await
     }
 
-    pub(super) fn record_login_failure(&self, login: &str, at: i64) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.prepare_cached("INSERT INTO login_failure (login, failed_at) VALUES (?1, ?2)")?
-                .execute(params![login, at])?;
+    /// One step on the writer thread, so no other check of the login can come between the
+    /// count and the insert.
+    pub(super) async fn reserve_login_attempt(
+        &self,
+        login: LoginKey,
+        at: i64,
+        since: i64,
+        max_failures: u32,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            in_transaction(conn, "BEGIN IMMEDIATE", |tx| {
+                let failures: u32 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM login_failure WHERE login_key = ?1 AND failed_at > ?2",
+                    )?
+                    .query_row(params![&login.0[..], since], |row| row.get(0))?;
+                if failures >= max_failures {
+                    return Ok(false);
+                }
+                tx.prepare_cached("INSERT INTO login_failure (login_key, failed_at) VALUES (?1, ?2)")?
+                    .execute(params![&login.0[..], at])?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn clear_login_failures(&self, login: LoginKey) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM login_failure WHERE login_key = ?1")?
+                .execute([&login.0[..]])?;
             Ok(())
         })
+        .await
     }
 
-    pub(super) fn count_login_failures(&self, login: &str, since: i64) -> Result<u32, StoreError> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM login_failure WHERE login = ?1 AND failed_at > ?2",
-                )?
-                .query_row(params![login, since], |row| row.get(0))?)
+    pub(super) async fn expire_login_failures(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let removed = conn
+                .prepare_cached("DELETE FROM login_failure WHERE failed_at <= ?1")?
+                .execute([before])?;
+            Ok(removed as u64)
         })
+        .await
     }
 
-    pub(super) fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.prepare_cached("DELETE FROM login_failure WHERE login = ?1")?
-                .execute([login])?;
-            Ok(())
+    /// Changes numbered after `after`, oldest first. One writer at a time numbers them in
+    /// commit order, so a change never appears below one already seen.
+    pub(super) async fn user_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT revision, associate_id FROM user_change
+                 WHERE revision > ?1 ORDER BY revision LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![after, limit], |row| {
+                Ok(UserChange {
+                    revision: row.get(0)?,
+                    associate_id: AssociateId::new(row.get(1)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
+        .await
     }
 }
 
 impl SqliteStore {
-    pub(super) fn import_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {
-        self.write(|conn| {
+    pub(super) async fn import_resources(
+        &self,
+        resources: Vec<Resource>,
+    ) -> Result<usize, StoreError> {
+        self.write(move |conn| {
             let tx = conn.transaction()?;
-            let count = upsert_resources(&tx, resources)?;
+            let count = upsert_resources(&tx, &resources)?;
             tx.commit()?;
             Ok(count)
         })
+        .await
     }
 
-    pub(super) fn list_resources(
+    pub(super) async fn list_resources(
         &self,
         language: Option<Language>,
     ) -> Result<Vec<Resource>, StoreError> {
-        self.read(|conn| {
+        self.read(move |conn| {
             let mut statement = conn.prepare(
                 "SELECT name, language, text FROM resource
                  WHERE ?1 IS NULL OR language = ?1 ORDER BY name, language",
@@ -780,20 +836,21 @@ impl SqliteStore {
             })
             .collect()
         })
+        .await
     }
 
-    pub(super) fn resources(
+    pub(super) async fn resources(
         &self,
-        names: &[String],
+        names: Vec<String>,
         language: Language,
     ) -> Result<Vec<Resource>, StoreError> {
-        self.read(|conn| {
+        self.read(move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT name, language, text FROM resource
                  WHERE name = ?1 AND language IN (?2, 'en')",
             )?;
             let mut found = Vec::new();
-            for name in names {
+            for name in &names {
                 let rows = statement.query_map(params![name, language.iso()], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
@@ -808,6 +865,7 @@ impl SqliteStore {
             }
             Ok(found)
         })
+        .await
     }
 }
 
@@ -838,161 +896,6 @@ fn resource_from_row(name: String, code: &str, text: String) -> Result<Resource,
         language,
         text,
     })
-}
-
-/// The presence writer: takes every Set waiting, commits them in one transaction, then
-/// answers each. Under load many Sets share one commit (one WAL append, one round of locks);
-/// alone, a Set is committed at once. Each is acknowledged only after its commit, so
-/// durability is what a commit of its own would give.
-///
-/// It runs on the runtime and commits there, without a hop to another thread: a commit that
-/// does not wait for the disk (`synchronous=NORMAL`) is a few memory copies and one write, far
-/// cheaper than waking a thread and being woken back, which on a busy core also lets the hop
-/// take each Set alone. What might wait, the disk (`synchronous=FULL`) or another process
-/// holding the write lock, goes to a blocking thread instead.
-async fn write_presence_batches(
-    writer: Arc<Mutex<Connection>>,
-    users: Arc<Users>,
-    synchronous: Synchronous,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<PresenceWrite>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
-        // Every other request ready to run goes first, so that their Sets join this commit.
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let inline = match synchronous {
-            Synchronous::Normal => commit_without_waiting(&writer, &users, &batch),
-            Synchronous::Full => None,
-        };
-        let outcome = match inline {
-            Some(outcome) => outcome,
-            None => {
-                let (writer, users) = (writer.clone(), users.clone());
-                let waiting = std::mem::take(&mut batch);
-                let committed = tokio::task::spawn_blocking(move || {
-                    let connection = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                    let outcome = commit_presence_batch(&connection, &users, &waiting);
-                    (waiting, outcome)
-                })
-                .await;
-                match committed {
-                    Ok((waiting, outcome)) => {
-                        batch = waiting;
-                        outcome
-                    }
-                    // The blocking thread panicked or the runtime is shutting down: the Sets
-                    // it took are answered by their dropped reply channels.
-                    Err(_) => continue,
-                }
-            }
-        };
-        match outcome {
-            Ok(results) => {
-                for (write, result) in batch.drain(..).zip(results) {
-                    let _ = write.reply.send(result);
-                }
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                tracing::error!(%reason, sets = batch.len(), "committing Sets failed");
-                for write in batch.drain(..) {
-                    let _ = write
-                        .reply
-                        .send(Err(StoreError::Unavailable(reason.clone())));
-                }
-            }
-        }
-    }
-}
-
-/// Commits a batch here and now, or says `None` (having changed nothing) when that would
-/// mean waiting: for another thread of this process using the writer, or for another process
-/// holding the database's write lock.
-#[allow(clippy::type_complexity)]
-fn commit_without_waiting(
-    writer: &Mutex<Connection>,
-    users: &Users,
-    batch: &[PresenceWrite],
-) -> Option<Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error>> {
-    let mut connection = match writer.try_lock() {
-        Ok(connection) => connection,
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return None,
-    };
-    connection.busy_timeout(Duration::ZERO).ok()?;
-    let outcome = commit_presence_batch(&connection, users, batch);
-    if let Err(error) = connection.busy_handler(Some(wait_a_millisecond)) {
-        tracing::warn!(%error, "cannot restore the writer's busy handler");
-    }
-    match outcome {
-        // Refused at BEGIN IMMEDIATE: nothing was written.
-        Err(error) if is_busy(&error) => None,
-        other => Some(other),
-    }
-}
-
-/// One transaction for a batch of Sets. A Set that fails alone (its statement) gets its own
-/// error without stopping the others; if the commit fails, none is stored.
-#[allow(clippy::type_complexity)]
-fn commit_presence_batch(
-    connection: &Connection,
-    users: &Users,
-    batch: &[PresenceWrite],
-) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
-    let now = unix_millis();
-    let mut presences = Vec::with_capacity(batch.len());
-    // Read with the write lock held: nobody else can commit until this transaction has.
-    let (before, after, mark_before, results) =
-        in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
-            let before = latest_revision(tx)?;
-            let mark_before = users.look();
-            // Nothing is returned or read back: the cache finds the associate's login, whose
-            // cached credentials carry the status, itself (`UserCache::apply_own`). `RETURNING`
-            // cost a fifth of a Set, and reading the row back a tenth of its instructions
-            // (BENCHMARKS.md).
-            let mut update = tx.prepare_cached(
-                "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
-             WHERE associate_id = ?1",
-            )?;
-            let results = batch
-                .iter()
-                .map(|write| {
-                    let updated = update.execute(params![
-                        write.associate_id.get(),
-                        write.presence.status.number(),
-                        write.presence.message.as_deref(),
-                        now
-                    ])?;
-                    if updated == 0 {
-                        return Ok(None);
-                    }
-                    presences.push((write.associate_id, write.presence.clone()));
-                    Ok(Some(write.presence.clone()))
-                })
-                .collect();
-            // The trigger logged one change per updated row, each numbered one past the
-            // largest revision (a log row's revision is its rowid): no need to ask again.
-            let after = before + presences.len() as i64;
-            debug_assert_eq!(latest_revision(tx)?, after);
-            Ok::<_, rusqlite::Error>((before, after, mark_before, results))
-        })?;
-    // This commit is the only one since `mark_before` if the header counts exactly one more.
-    let marks = mark_before
-        .zip(users.look())
-        .filter(|(before, after)| after.follows(before));
-    let _no_refresh_meanwhile = users
-        .changing
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    users.cache.apply_own(before, after, presences, marks);
-    Ok(results)
 }
 
 /// Runs `work` in a transaction opened with `begin` (`BEGIN` or `BEGIN IMMEDIATE`): committed

@@ -1,0 +1,209 @@
+//! The writer thread: the one connection that writes, owned by one thread. No write runs on the
+//! async runtime's workers and no lock is held across one, so a slow disk or another process
+//! holding the database's write lock stalls only the writes waiting here, never a request that
+//! needs no write.
+//!
+//! Sets wait in a bounded queue; past it a Set is refused as busy (a 503) and nothing is stored.
+//! The thread commits every Set waiting when it gets to them in one transaction, so under load
+//! many Sets share one commit (one WAL append, one round of locks) while alone a Set is
+//! committed at once; each is answered only after its commit, so durability is what a commit of
+//! its own would give. Any other write is a job of its own, run in turn.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use rusqlite::{Connection, params};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Users, in_transaction, latest_revision};
+use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::store::{StoreError, unix_millis};
+
+/// At most this many Sets share one commit.
+const MAX_BATCH: usize = 256;
+
+/// Sends writes to the writer thread; the thread ends when the last sender is dropped.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+enum Job {
+    Set(PresenceWrite),
+    /// Any other write; it answers its caller itself.
+    Other(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// A Set waiting for its commit.
+struct PresenceWrite {
+    associate_id: AssociateId,
+    presence: UserPresenceStatus,
+    reply: oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
+}
+
+impl Writer {
+    /// Starts the thread that owns `connection`. `queue` bounds the writes waiting for it.
+    pub fn start(connection: Connection, users: Arc<Users>, queue: usize) -> std::io::Result<Self> {
+        let (jobs, waiting) = mpsc::channel(queue.max(1));
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(connection, &users, waiting))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on the writing connection and answers what it returns. Waits for room in
+    /// the queue: the callers are administration and sign-ins, bounded by the requests in
+    /// flight.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Other(Box::new(move |connection| {
+            let _ = reply.send(work(connection));
+        }));
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::TaskFailed)?;
+        answer.await.map_err(|_| StoreError::TaskFailed)?
+    }
+
+    /// Stores a presence, answering once its commit is done; [`StoreError::Busy`] at once, with
+    /// nothing stored, when the queue is full.
+    pub async fn set_presence(
+        &self,
+        associate_id: AssociateId,
+        presence: UserPresenceStatus,
+    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let write = PresenceWrite {
+            associate_id,
+            presence,
+            reply,
+        };
+        match self.jobs.try_send(Job::Set(write)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(TrySendError::Closed(_)) => return Err(StoreError::TaskFailed),
+        }
+        answer.await.map_err(|_| StoreError::TaskFailed)?
+    }
+}
+
+/// The writer thread: every job in turn, until every sender is gone.
+fn run(mut connection: Connection, users: &Users, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // A job taken while gathering Sets, to run after their commit.
+    let mut next = None;
+    loop {
+        let Some(job) = next.take().or_else(|| jobs.blocking_recv()) else {
+            return;
+        };
+        match job {
+            Job::Other(work) => {
+                // A job that panics answers its caller by dropping the reply; the thread, and
+                // every later write, carries on, with any transaction the job left open rolled
+                // back.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut connection))).is_err() {
+                    tracing::error!("a database write panicked");
+                    if !connection.is_autocommit()
+                        && let Err(error) = connection.execute_batch("ROLLBACK")
+                    {
+                        tracing::error!(%error, "cannot roll back after a panicked write");
+                    }
+                }
+            }
+            Job::Set(first) => {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(Job::Set(write)) => batch.push(write),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_and_answer(&connection, users, &mut batch);
+            }
+        }
+    }
+}
+
+/// Commits a batch of Sets and answers each.
+fn commit_and_answer(connection: &Connection, users: &Users, batch: &mut Vec<PresenceWrite>) {
+    match commit_presence_batch(connection, users, batch) {
+        Ok(results) => {
+            for (write, result) in batch.drain(..).zip(results) {
+                let _ = write.reply.send(result);
+            }
+        }
+        Err(error) => {
+            let error = StoreError::from(error);
+            crate::repeated::COMMIT_FAILED.report(|more| {
+                tracing::error!(%error, sets = batch.len(), more, "committing Sets failed");
+            });
+            for write in batch.drain(..) {
+                let _ = write.reply.send(Err(error.for_each_caller()));
+            }
+        }
+    }
+}
+
+/// One transaction for a batch of Sets. A Set that fails alone (its statement) gets its own
+/// error without stopping the others; if the commit fails, none is stored.
+#[allow(clippy::type_complexity)]
+fn commit_presence_batch(
+    connection: &Connection,
+    users: &Users,
+    batch: &[PresenceWrite],
+) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
+    let now = unix_millis();
+    let mut presences = Vec::with_capacity(batch.len());
+    // Read with the write lock held: nobody else can commit until this transaction has.
+    let (before, after, mark_before, results) =
+        in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
+            let before = latest_revision(tx)?;
+            let mark_before = users.look();
+            // Nothing is returned or read back: the cache finds the associate's login, whose
+            // cached credentials carry the status, itself (`UserCache::apply_own`).
+            let mut update = tx.prepare_cached(
+                "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
+                 WHERE associate_id = ?1",
+            )?;
+            let results = batch
+                .iter()
+                .map(|write| {
+                    let updated = update.execute(params![
+                        write.associate_id.get(),
+                        write.presence.status.number(),
+                        write.presence.message.as_deref(),
+                        now
+                    ])?;
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                    presences.push((write.associate_id, write.presence.clone()));
+                    Ok(Some(write.presence.clone()))
+                })
+                .collect();
+            // The trigger logged one change per updated row, each numbered one past the
+            // largest revision (a log row's revision is its rowid): no need to ask again.
+            let after = before + presences.len() as i64;
+            debug_assert_eq!(latest_revision(tx)?, after);
+            Ok::<_, rusqlite::Error>((before, after, mark_before, results))
+        })?;
+    // This commit is the only one since `mark_before` if the header counts exactly one more.
+    let marks = mark_before
+        .zip(users.look())
+        .filter(|(before, after)| after.follows(before));
+    // A refresh of the cache in progress reads this commit back itself, or is followed by one
+    // that does (the wal-index moved on from the mark it took); applying this commit beside it
+    // could mix two revisions, so it is left to the refresh.
+    if let Ok(_no_refresh_meanwhile) = users.refreshing.try_lock() {
+        users.cache.apply_own(before, after, presences, marks);
+    }
+    Ok(results)
+}
