@@ -10,7 +10,7 @@ use crate::app::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{
     self, AuthSettings, DatabaseSettings, HttpSettings, Installation, JwksSource, JwtSettings,
-    Secret,
+    Limits, Secret,
 };
 use crate::demo;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
@@ -98,7 +98,48 @@ pub struct ServeArgs {
     #[arg(long, env = "PRESENCE_BODY_LIMIT", default_value_t = HttpSettings::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+/// What the server allows clients.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// How long a request's head may take to arrive, from a new connection or the request's
+    /// first byte, in milliseconds.
+    #[arg(long, env = "PRESENCE_HEADER_READ_TIMEOUT_MS", default_value_t = millis(Limits::default().header_read_timeout))]
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may wait for its next request, in milliseconds.
+    #[arg(long, env = "PRESENCE_KEEP_ALIVE_TIMEOUT_MS", default_value_t = millis(Limits::default().keep_alive_timeout))]
+    pub keep_alive_timeout_ms: u64,
+    /// How long a request may take from its head to its answer, body included, in
+    /// milliseconds; past it, a 408.
+    #[arg(long, env = "PRESENCE_REQUEST_TIMEOUT_MS", default_value_t = millis(Limits::default().request_timeout))]
+    pub request_timeout_ms: u64,
+    /// How long the requests in flight have to finish after SIGTERM or SIGINT, in milliseconds.
+    #[arg(long, env = "PRESENCE_SHUTDOWN_TIMEOUT_MS", default_value_t = millis(Limits::default().shutdown_timeout))]
+    pub shutdown_timeout_ms: u64,
+    /// Connections open at once; at the limit no more are accepted until one closes.
+    #[arg(long, env = "PRESENCE_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Requests answered at once; one more is a 503.
+    #[arg(long, env = "PRESENCE_MAX_REQUESTS", default_value_t = Limits::default().max_requests)]
+    pub max_requests: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Limits {
+        let ms = std::time::Duration::from_millis;
+        Limits {
+            header_read_timeout: ms(self.header_read_timeout_ms),
+            keep_alive_timeout: ms(self.keep_alive_timeout_ms),
+            request_timeout: ms(self.request_timeout_ms),
+            shutdown_timeout: ms(self.shutdown_timeout_ms),
+            max_connections: self.max_connections.max(1),
+            max_requests: self.max_requests.max(1),
+        }
+    }
 }
 
 /// How callers authenticate.
@@ -352,9 +393,12 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
         context: "cannot read the listening address",
         source,
     })?;
+    let mut limits = args.limits.limits();
+    limits.max_connections = fit_open_files(limits.max_connections);
     let settings = HttpSettings {
         base_path: args.base_path,
         body_limit: args.body_limit,
+        limits,
     };
     let auth = Authenticator::new(args.auth.settings(), Clock::System).await?;
     tracing::info!(
@@ -370,6 +414,44 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
         })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Files the server keeps open besides its connections: the database, its log and its shared
+/// memory for each connection to it (a writer, a checkpointer, up to 64 readers), or the
+/// PostgreSQL pool; the listener; the runtime's own.
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit, so that the connection limit, not
+/// the file limit, decides how many clients are served; and lowers the connection limit to
+/// what the file limit leaves room for, so that the server stops accepting before `accept`
+/// fails for want of a descriptor.
+fn fit_open_files(max_connections: usize) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => limit = raised,
+            Err(error) => tracing::warn!(%error, "cannot raise the limit on open files"),
+        }
+    }
+    let Some(files) = limit.current else {
+        return max_connections;
+    };
+    let room = usize::try_from(files.saturating_sub(FILES_BESIDES_CONNECTIONS))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if room < max_connections {
+        tracing::warn!(
+            files,
+            max_connections = room,
+            "the limit on open files leaves room for fewer connections than configured"
+        );
+    }
+    max_connections.min(room)
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How the server behaves on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +14,7 @@ pub struct HttpSettings {
     /// The largest request body read, in bytes; a larger one is a 413. The operations'
     /// bodies are a few dozen bytes.
     pub body_limit: usize,
+    pub limits: Limits,
 }
 
 impl HttpSettings {
@@ -24,6 +26,39 @@ impl Default for HttpSettings {
         Self {
             base_path: String::new(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the server allows clients, so that none that misbehave can hold it up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// From a new connection, or the first byte of a later request, to the end of the
+    /// request's head; past it the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a connection may wait for its next request after an answer.
+    pub keep_alive_timeout: Duration,
+    /// From a request's head to its answer, the body's arrival included; past it, a 408.
+    pub request_timeout: Duration,
+    /// After SIGTERM or SIGINT, how long the requests in flight have to finish before their
+    /// connections are closed.
+    pub shutdown_timeout: Duration,
+    /// Connections open at once; at the limit the server accepts no more until one closes.
+    pub max_connections: usize,
+    /// Requests answered at once; one more is a 503.
+    pub max_requests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_requests: 1024,
         }
     }
 }

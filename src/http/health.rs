@@ -9,7 +9,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::store::Store;
+use crate::http::auth::LOCKOUT_WINDOW;
+use crate::repeated;
 
 pub const LIVE: &str = "/health/live";
 pub const READY: &str = "/health/ready";
@@ -17,6 +18,9 @@ pub const READY: &str = "/health/ready";
 /// How often the monitor checks the database, and so how soon an outage and the recovery
 /// show in the log.
 const MONITOR_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The store's upkeep runs every this many checks: half a minute.
+const HOUSEKEEPING_EVERY: u32 = 15;
 
 pub async fn live() -> Response {
     text(StatusCode::OK, "live\n")
@@ -49,10 +53,22 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 
 /// Checks the database every few seconds for as long as the server runs, and logs when it
 /// becomes unreachable and when it is back: once per change, not once per failed request.
-pub async fn monitor(store: Store) {
+/// Between checks it tells the counts of repeated conditions (`repeated`), and now and then
+/// runs the store's upkeep: password checks older than the lockout window are forgotten, so
+/// that their table stays as small as the guesses of one window.
+pub async fn monitor(state: AppState) {
+    let store = state.store();
+    let clock = state.auth().clock();
     let mut reachable = true;
-    loop {
+    for tick in 1u32.. {
         tokio::time::sleep(MONITOR_INTERVAL).await;
+        repeated::flush_all();
+        if tick % HOUSEKEEPING_EVERY == 0 {
+            let window = i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
+            if let Err(error) = store.housekeeping(clock.now_millis() - window).await {
+                tracing::warn!(%error, "the store's upkeep failed; will try again");
+            }
+        }
         match (store.ping().await, reachable) {
             (Err(error), true) => {
                 tracing::error!(%error, "the database is unreachable: answering 503 until it is back");

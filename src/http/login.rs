@@ -2,15 +2,23 @@
 //! session cookies) and `POST /logout`.
 
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use std::sync::OnceLock;
+
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::auth::PasswordCheck;
 use super::auth::session::{self, clearing_cookies, session_cookies};
-use super::body::BodyFormat;
+use super::body::{BodyFormat, form_pairs};
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::secret::SecretHash;
@@ -20,15 +28,46 @@ use crate::tickets;
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 
+const PAGE: &str = include_str!("login.html");
+
 pub async fn sign_in_page() -> Response {
     (
-        [(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        Bytes::from_static(include_bytes!("login.html")),
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (CONTENT_SECURITY_POLICY, content_security_policy().clone()),
+            // For browsers that predate `frame-ancestors`: no other site may frame the page
+            // to trick a user into typing a password into it.
+            (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        ],
+        Bytes::from_static(PAGE.as_bytes()),
     )
         .into_response()
+}
+
+/// The page may run its own script and style and nothing else, talk only to this server, and
+/// be framed by no one: its inline script and style are allowed by their hashes, computed
+/// once from the page itself, so the policy cannot drift from the page.
+fn content_security_policy() -> &'static HeaderValue {
+    static POLICY: OnceLock<HeaderValue> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let hash = |open: &str, close: &str| {
+            let start = PAGE.find(open).expect("the page has the element") + open.len();
+            let end = start + PAGE[start..].find(close).expect("the element ends");
+            STANDARD.encode(Sha256::digest(&PAGE.as_bytes()[start..end]))
+        };
+        let policy = format!(
+            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            hash("<script>", "</script>"),
+            hash("<style>", "</style>"),
+        );
+        HeaderValue::from_str(&policy).expect("the policy is ASCII")
+    })
 }
 
 /// Signs in with `login` and `password` (a form or JSON) and starts a session.
@@ -42,7 +81,7 @@ pub async fn sign_in(
             "This server does not accept passwords for browser sessions".into(),
         ));
     }
-    session::ensure_same_origin(request.headers())
+    session::ensure_same_origin(request.headers(), auth.settings().secure_cookies)
         .map_err(|_| ApiError::Forbidden("Sign-in from another site is not allowed".into()))?;
     let (login, password) = read_credentials(&state, request).await?;
     let user = match auth
@@ -74,8 +113,8 @@ pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ticket = session::session_ticket(&headers)?;
     let auth = state.auth();
+    let ticket = session::session_ticket(&headers, auth.settings().secure_cookies)?;
     let owner = tickets::check_ticket(state.store(), auth.clock(), &ticket)
         .await?
         .ok_or(ApiError::Unauthorized)?;
@@ -126,7 +165,7 @@ async fn read_credentials(
     };
     match format {
         BodyFormat::Form => {
-            for (name, value) in form_urlencoded::parse(&body) {
+            for (name, value) in form_pairs(&body)? {
                 take(&name, value.into_owned());
             }
         }

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod auth;
 pub mod body;
+pub mod connection;
 pub mod encode;
 pub mod error;
 pub mod health;

@@ -116,24 +116,29 @@ impl JwtVerifier {
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
-        // Expiry and not-before are checked below against the server's own clock.
+        // The library checks `iss` and `aud` only when a token has them: required here, so a
+        // token that lacks either is refused. Expiry and not-before are checked below against
+        // the server's own clock.
+        validation.set_required_spec_claims(&["iss", "aud"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.required_spec_claims.clear();
         let claims = jsonwebtoken::decode::<HashMap<String, Value>>(token, &key, &validation)
             .map_err(|e| reject(format_args!("{e}")))?
             .claims;
         let expires = claims
             .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| reject("no exp claim"))?;
+            .and_then(numeric_date)
+            .ok_or_else(|| reject("no exp claim, or not a number of seconds"))?;
         if now >= expires + LEEWAY_SECONDS {
             return Err(reject("expired"));
         }
-        if let Some(not_before) = claims.get("nbf").and_then(Value::as_i64)
-            && now + LEEWAY_SECONDS < not_before
-        {
-            return Err(reject("not valid yet"));
+        match claims.get("nbf").map(numeric_date) {
+            None => {}
+            Some(None) => return Err(reject("nbf is not a number of seconds")),
+            Some(Some(not_before)) if now + LEEWAY_SECONDS < not_before => {
+                return Err(reject("not valid yet"));
+            }
+            Some(Some(_)) => {}
         }
         let associate_id = claims
             .get(&self.settings.associate_claim)
@@ -213,6 +218,19 @@ impl JwtVerifier {
                 _ => false,
             })
             .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+    }
+}
+
+/// A NumericDate (RFC 7519, section 2): seconds since the epoch, which may have a fraction; cut
+/// to whole seconds, as the checks count whole seconds with a minute's leeway.
+fn numeric_date(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|seconds| seconds.is_finite() && seconds.abs() < 1e15)
+                .map(|seconds| seconds.floor() as i64)
+        }),
+        _ => None,
     }
 }
 

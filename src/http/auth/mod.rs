@@ -15,7 +15,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue};
 use tracing::debug;
 
-pub use basic::{BasicAuthenticator, PasswordCheck};
+pub use basic::{BasicAuthenticator, LOCKOUT_WINDOW, MAX_FAILURES, MAX_LOGIN_BYTES, PasswordCheck};
 pub use jwt::{JwtSetupError, JwtVerifier};
 
 use super::error::ApiError;
@@ -138,7 +138,13 @@ impl Authenticator {
             Some(header) => self.authorization(store, header).await?,
             None if self.settings.ticket => (
                 Scheme::Session,
-                Box::pin(session::authenticate(store, &self.clock, headers)).await?,
+                Box::pin(session::authenticate(
+                    store,
+                    &self.clock,
+                    headers,
+                    self.settings.secure_cookies,
+                ))
+                .await?,
             ),
             None => {
                 debug!("no Authorization header");

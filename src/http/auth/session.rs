@@ -57,13 +57,14 @@ pub fn clearing_cookies(path: &str, secure: bool) -> [HeaderValue; 2] {
     })
 }
 
-/// A request's session ticket, once the XSRF and origin checks have passed.
-pub fn session_ticket(headers: &HeaderMap) -> Result<String, ApiError> {
+/// A request's session ticket, once the XSRF and origin checks have passed. `https`: whether
+/// clients reach the server over HTTPS (the cookies are `Secure`).
+pub fn session_ticket(headers: &HeaderMap, https: bool) -> Result<String, ApiError> {
     let Some(ticket) = cookie(headers, SESSION_COOKIE) else {
         debug!("no Authorization header and no session cookie");
         return Err(ApiError::Unauthorized);
     };
-    ensure_same_origin(headers)?;
+    ensure_same_origin(headers, https)?;
     let header = headers.get(XSRF_HEADER).map(HeaderValue::as_bytes);
     let cookie_token = cookie(headers, XSRF_COOKIE);
     let expected = xsrf_token(&ticket);
@@ -86,23 +87,29 @@ pub async fn authenticate(
     store: &Store,
     clock: &Clock,
     headers: &HeaderMap,
+    https: bool,
 ) -> Result<Identity, ApiError> {
-    let ticket = session_ticket(headers)?;
+    let ticket = session_ticket(headers, https)?;
     let owner = tickets::check_ticket(store, clock, &ticket).await?;
     found(owner, "the session has ended")
 }
 
 /// Refuses a request that a page of another origin made: browsers send `Origin` with every
 /// cross-origin POST. A request without it (same-origin navigation, or not a browser) passes.
-pub fn ensure_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The origin is the scheme and the host: a page served over plain HTTP is another origin than
+/// the same host over HTTPS, and may have been written by anyone on the network path. The
+/// server's own scheme is `https` when `https` (its cookies are `Secure`), else `http`.
+pub fn ensure_same_origin(headers: &HeaderMap, https: bool) -> Result<(), ApiError> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };
+    let scheme = if https { "https" } else { "http" };
     let host = headers.get(HOST).map(HeaderValue::as_bytes);
     let origin_host = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
+        .filter(|(origin_scheme, _)| origin_scheme.eq_ignore_ascii_case(scheme))
         .map(|(_, host)| host.trim_end_matches('/').as_bytes());
     match (origin_host, host) {
         (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host) => Ok(()),
@@ -146,16 +153,16 @@ mod tests {
         let token = xsrf_token(ticket);
         let cookies = format!("{SESSION_COOKIE}={ticket}; {XSRF_COOKIE}={token}");
         let ok = headers(&[("cookie", &cookies), (XSRF_HEADER, &token)]);
-        assert_eq!(session_ticket(&ok).unwrap(), ticket);
+        assert_eq!(session_ticket(&ok, false).unwrap(), ticket);
         let missing = headers(&[("cookie", &cookies)]);
-        assert!(session_ticket(&missing).is_err());
+        assert!(session_ticket(&missing, false).is_err());
         let wrong = headers(&[("cookie", &cookies), (XSRF_HEADER, "x")]);
-        assert!(session_ticket(&wrong).is_err());
+        assert!(session_ticket(&wrong, false).is_err());
         // A token that matches its own cookie but belongs to another session.
         let other = xsrf_token("7T:other");
         let forged = format!("{SESSION_COOKIE}={ticket}; {XSRF_COOKIE}={other}");
         let forged = headers(&[("cookie", &forged), (XSRF_HEADER, &other)]);
-        assert!(session_ticket(&forged).is_err());
+        assert!(session_ticket(&forged, false).is_err());
     }
 
     #[test]
@@ -164,14 +171,24 @@ mod tests {
             ("host", "example.com:8080"),
             ("origin", "https://example.com:8080"),
         ]);
-        assert!(ensure_same_origin(&same).is_ok());
+        assert!(ensure_same_origin(&same, true).is_ok());
         let foreign = headers(&[
             ("host", "example.com:8080"),
             ("origin", "https://evil.example"),
         ]);
-        assert!(ensure_same_origin(&foreign).is_err());
+        assert!(ensure_same_origin(&foreign, true).is_err());
         let opaque = headers(&[("host", "example.com"), ("origin", "null")]);
-        assert!(ensure_same_origin(&opaque).is_err());
-        assert!(ensure_same_origin(&headers(&[("host", "example.com")])).is_ok());
+        assert!(ensure_same_origin(&opaque, true).is_err());
+        assert!(ensure_same_origin(&headers(&[("host", "example.com")]), true).is_ok());
+    }
+
+    #[test]
+    fn the_same_host_over_another_scheme_is_another_origin() {
+        let plain = headers(&[("host", "example.com"), ("origin", "http://example.com")]);
+        let secure = headers(&[("host", "example.com"), ("origin", "HTTPS://example.com")]);
+        assert!(ensure_same_origin(&plain, false).is_ok());
+        assert!(ensure_same_origin(&plain, true).is_err());
+        assert!(ensure_same_origin(&secure, true).is_ok());
+        assert!(ensure_same_origin(&secure, false).is_err());
     }
 }

@@ -1,5 +1,6 @@
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::Bytes;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use super::{BodyFormat, DecodeError, FromWireFields, RequestBody, decode_fields};
@@ -14,15 +15,13 @@ impl From<DecodeError> for ApiError {
     }
 }
 
-/// Reads an operation's request from the body, in whichever format `Content-Type` names, up
-/// to `limit` bytes.
-pub async fn read_body<T: FromWireFields>(
+/// Reads a request's whole body, up to `limit` bytes. An error means some of it was left
+/// unread: a 413 when it is (or says it is) larger, a 400 when it could not be read.
+pub async fn collect_body(
     headers: &HeaderMap,
     body: impl RequestBody,
     limit: usize,
-) -> Result<T, ApiError> {
-    let format = BodyFormat::from_content_type(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()))
-        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+) -> Result<Bytes, ApiError> {
     let too_large = ApiError::PayloadTooLarge { limit };
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -34,16 +33,26 @@ pub async fn read_body<T: FromWireFields>(
     }
     // `Collected::to_bytes` keeps a body that arrived in one frame, as a small request's
     // does, without a copy.
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Err(too_large),
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large),
         Err(error) => {
             tracing::debug!(%error, "reading the request body failed");
-            return Err(ApiError::InvalidRequest(
+            Err(ApiError::InvalidRequest(
                 "The request body could not be read".into(),
-            ));
+            ))
         }
-    };
-    let fields = decode_fields(format, &bytes)?;
+    }
+}
+
+/// Decodes an operation's request from its body as [`collect_body`] read it, in whichever
+/// format `Content-Type` names: an unsupported one is a 415 before anything about the body.
+pub fn decode_body<T: FromWireFields>(
+    headers: &HeaderMap,
+    body: Result<Bytes, ApiError>,
+) -> Result<T, ApiError> {
+    let format = BodyFormat::from_content_type(headers.get(CONTENT_TYPE).map(|v| v.as_bytes()))
+        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+    let fields = decode_fields(format, &body?)?;
     Ok(T::from_wire_fields(fields)?)
 }

@@ -9,7 +9,11 @@ use super::DecodeError;
 use super::fields::{Member, Scalar, UserPresenceStatusFields, WireFields, WirePresence};
 
 pub(super) fn decode(body: &[u8]) -> Result<WireFields, DecodeError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    // The whole body first: serde_json checks the strings it reads, but skips those of members
+    // it ignores unchecked, and a body that is not UTF-8 is refused whatever it carries.
+    let text = std::str::from_utf8(body)
+        .map_err(|_| DecodeError::Invalid("The JSON body is not valid UTF-8".into()))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let fields = RequestSeed
         .deserialize(&mut deserializer)
         .and_then(|fields| deserializer.end().map(|()| fields))

@@ -12,8 +12,9 @@ mod json;
 mod media_type;
 mod xml;
 
-pub use extract::read_body;
+pub use extract::{collect_body, decode_body};
 pub use fields::{Scalar, UserPresenceStatusFields, WireFields, WirePresence};
+pub use form::pairs as form_pairs;
 pub use media_type::{BodyFormat, MediaTypeError};
 
 use axum::BoxError;

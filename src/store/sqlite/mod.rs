@@ -47,9 +47,9 @@ fn wait_briefly_to_restart(tries: i32) -> bool {
     tries < 10
 }
 
-/// Connections are opened lazily and kept: the pool holds at most this many idle ones, which
-/// covers every worker thread reading at once on the machines this runs on.
-const MAX_IDLE_READERS: usize = 64;
+/// Reads run at once at most, each on a connection of its own: connections are opened lazily
+/// and kept, so this also bounds the connections (and their files) reads hold.
+const MAX_READERS: usize = 64;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -82,6 +82,8 @@ struct Inner {
     /// Idle connections for reads, taken and given back on the blocking pool. The lock is held
     /// only to take or give back one, never while it is used.
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read running: a read waits for one before it takes a blocking thread.
+    reading: tokio::sync::Semaphore,
     /// Every write goes through it; SQLite admits one writer at a time anyway.
     writer: Writer,
     /// Dropped with the store, which tells the checkpoint thread to stop.
@@ -201,6 +203,7 @@ impl SqliteStore {
                 path,
                 synchronous,
                 readers: Mutex::new(Vec::new()),
+                reading: tokio::sync::Semaphore::new(MAX_READERS),
                 writer,
                 _checkpoints: checkpoints,
                 users,
@@ -213,6 +216,12 @@ impl SqliteStore {
         &self,
         query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _reading = self
+            .inner
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| StoreError::TaskFailed)?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_here(query))
             .await
@@ -240,7 +249,7 @@ impl SqliteStore {
             .readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < MAX_IDLE_READERS {
+        if readers.len() < MAX_READERS {
             readers.push(connection);
         }
         result
