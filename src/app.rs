@@ -311,8 +311,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let connection = serve_connection(stream, service.clone(), limits);
-        let connection = graceful.watch(connection);
+        let connection = serve_connection(stream, service.clone(), limits, &graceful);
         connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::trace!(%error, "connection ended with an error");
@@ -335,27 +334,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// One connection, with its timeouts (`http/connection.rs`).
+/// One connection, with its timeouts (`http/connection.rs`), shut down gracefully with the
+/// others.
 fn serve_connection(
     stream: tokio::net::TcpStream,
     service: Service,
     limits: Limits,
-) -> http1::Connection<
-    TokioIo<TimedStream<tokio::net::TcpStream>>,
-    impl hyper::service::Service<
-        hyper::Request<Incoming>,
-        Response = Response,
-        Error = Infallible,
-        Future = impl Future<Output = Result<Response, Infallible>> + Send,
-    > + Send,
-> {
+    graceful: &GracefulShutdown,
+) -> impl Future<Output = hyper::Result<()>> + Send + 'static {
     let answering = Answering::default();
     let timeouts = ConnectionTimeouts {
         header_read: limits.header_read_timeout,
         keep_alive: limits.keep_alive_timeout,
     };
     let stream = TimedStream::new(stream, timeouts, answering.clone());
-    http1::Builder::new().serve_connection(
+    let connection = http1::Builder::new().serve_connection(
         TokioIo::new(stream),
         service_fn(move |request: hyper::Request<Incoming>| {
             let answering = answering.begin();
@@ -366,7 +359,8 @@ fn serve_connection(
                 Ok::<_, Infallible>(response)
             }
         }),
-    )
+    );
+    graceful.watch(connection)
 }
 
 /// Waits out a failed `accept`. A connection that failed before it was accepted concerns only

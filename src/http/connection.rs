@@ -258,7 +258,7 @@ mod tests {
         let mut stream = TimedStream::new(server, TIMEOUTS, answering.clone());
         let mut buffer = [0u8; 16];
         client.write_all(b"GET").await.unwrap();
-        stream.read(&mut buffer).await.unwrap();
+        assert_eq!(stream.read(&mut buffer).await.unwrap(), 3);
         // A request answered, well past the header-read timeout: that time does not count.
         let guard = answering.begin();
         tokio::time::sleep(Duration::from_secs(30)).await;

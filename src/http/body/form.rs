@@ -31,10 +31,13 @@ pub(super) fn decode(body: &[u8]) -> Result<WireFields, DecodeError> {
     Ok(fields)
 }
 
+/// A form's names and values, in order.
+pub type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// A form's names and values, `+` and percent escapes decoded. A name or value that decodes
 /// to bytes that are not UTF-8 is an error, as invalid UTF-8 is in JSON: replacing them, as
 /// `form_urlencoded::parse` does, would store a message other than the one sent.
-pub fn pairs(body: &[u8]) -> Result<Vec<(Cow<'_, str>, Cow<'_, str>)>, DecodeError> {
+pub fn pairs(body: &[u8]) -> Result<Pairs<'_>, DecodeError> {
     body.split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
