@@ -96,17 +96,30 @@ impl<S> TimedStream<S> {
     }
 
     /// Moves to the phase the service says, before any read or write: answering while it
-    /// answers, idle once an answer is ready.
-    fn update_phase(&mut self) {
+    /// answers, idle once an answer is ready. Says whether the connection just went idle.
+    fn update_phase(&mut self) -> bool {
         let state = &self.answering.0;
         let now = state.now.load(Ordering::Relaxed);
         let begun = state.begun.load(Ordering::Relaxed);
+        let mut went_idle = false;
         if now {
             self.phase = Phase::Answering;
         } else if begun != self.begun || self.phase == Phase::Answering {
             self.phase = Phase::Idle(Instant::now());
+            went_idle = true;
         }
         self.begun = begun;
+        went_idle
+    }
+
+    /// Before a write: once an answer is ready, the keep-alive timeout starts, and the task
+    /// must be woken at its end even if no read is waiting then (hyper may have polled its
+    /// last read while the answer was being made, when no deadline ran).
+    fn before_write(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.update_phase() {
+            self.check_deadline(cx)?;
+        }
+        Ok(())
     }
 
     /// While an operation waits: fails once the phase's deadline has passed, else makes sure
@@ -171,7 +184,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        this.update_phase();
+        this.before_write(cx)?;
         let written = Pin::new(&mut this.inner).poll_write(cx, data);
         if written.is_pending() {
             // A client that does not read its answers holds the connection no longer than
@@ -187,7 +200,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         data: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        this.update_phase();
+        this.before_write(cx)?;
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, data);
         if written.is_pending() {
             this.check_deadline(cx)?;
@@ -280,6 +293,32 @@ mod tests {
         // ...and then its head has the header-read timeout from its first byte.
         assert_eq!(kind(second), Some(io::ErrorKind::TimedOut));
         assert_eq!(started.elapsed(), TIMEOUTS.header_read);
+    }
+
+    /// hyper may poll its last read while a request is answered, and then write the answer and
+    /// read no more until woken: the write itself must set the wake-up at the keep-alive
+    /// timeout.
+    #[tokio::test(start_paused = true)]
+    async fn writing_an_answer_sets_a_wake_up_at_the_keep_alive_timeout() {
+        struct Counted(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Counted {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (_client, server) = tokio::io::duplex(64);
+        let answering = Answering::default();
+        let mut stream = TimedStream::new(server, TIMEOUTS, answering.clone());
+        drop(answering.begin());
+        let woken = Arc::new(Counted(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let written = Pin::new(&mut stream).poll_write(&mut cx, b"answer");
+        assert!(matches!(written, Poll::Ready(Ok(6))));
+        tokio::time::advance(TIMEOUTS.keep_alive - Duration::from_secs(1)).await;
+        assert_eq!(woken.0.load(Ordering::Relaxed), 0);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(woken.0.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -199,3 +199,31 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_and_a_full_queue_are_503s_named_apart() {
+        let full = ApiError::from(StoreError::DiskFull("database or disk is full".into()));
+        assert_eq!(full, ApiError::Unavailable(Unavailability::DiskFull));
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let busy = ApiError::from(StoreError::Busy);
+        assert_eq!(busy, ApiError::Unavailable(Unavailability::Busy));
+        assert_ne!(full.to_string(), busy.to_string());
+        let unreachable = ApiError::from(StoreError::Unavailable("refused".into()));
+        assert_eq!(unreachable, ApiError::Unavailable(Unavailability::Database));
+    }
+
+    #[test]
+    fn the_error_source_is_cut_at_a_character_boundary() {
+        let source = format!("/{}", "å".repeat(300));
+        let body = ApiError::NotFound.body(ResponseFormat::ApplicationJson, &source);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let echoed = json["ErrorSource"].as_str().unwrap();
+        assert!(echoed.len() <= MAX_SOURCE_BYTES + 3);
+        assert!(echoed.ends_with("..."));
+        assert_eq!(shortened("/short"), "/short");
+    }
+}

@@ -10,17 +10,24 @@
 //! first request that starts after its commit.
 //!
 //! Entries are made on first use, not loaded up front, so start-up does not depend on the
-//! number of associates and memory only on how many of them are asked about.
+//! number of associates and memory only on how many of them are asked about. Each kind is
+//! bounded by entries and by bytes (a lookup of every associate id, or of logins as long as a
+//! client cares to send, evicts older entries rather than grow the process).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use super::{Credentials, folded};
 use crate::domain::{AssociateId, UserPresenceStatus};
 
 /// Entries of each kind beyond this many evict an arbitrary other one: room for every
-/// associate a large help desk asks about, in a few megabytes.
-const CAPACITY: usize = 1 << 18;
+/// associate a large help desk asks about.
+const MAX_ENTRIES: usize = 1 << 18;
+
+/// Bytes of each kind's entries beyond this evict arbitrary others: the entries' own size and
+/// the texts they hold (messages, logins, password hashes).
+const MAX_BYTES: usize = 64 << 20;
 
 /// More changed users than this at once (a bulk import, say) are not applied one by one:
 /// the cache is emptied instead.
@@ -61,9 +68,9 @@ pub(super) struct State<M> {
     mark: Option<M>,
     revision: i64,
     /// `None`: the associate is no Service user.
-    presence: HashMap<AssociateId, Option<UserPresenceStatus>>,
+    presence: Bounded<AssociateId, Option<UserPresenceStatus>>,
     /// By login in ASCII lower case, as logins match in any case.
-    credentials: HashMap<Box<str>, Option<Credentials>>,
+    credentials: Bounded<Box<str>, Option<Credentials>>,
     /// The key in `credentials` of each associate cached there as a user: a Set names the
     /// associate, not the login, and changes the status the credentials carry.
     logins: HashMap<AssociateId, Box<str>>,
@@ -75,8 +82,8 @@ impl<M: Copy + PartialEq> UserCache<M> {
             state: RwLock::new(State {
                 mark: None,
                 revision,
-                presence: HashMap::new(),
-                credentials: HashMap::new(),
+                presence: Bounded::new(MAX_ENTRIES, MAX_BYTES),
+                credentials: Bounded::new(MAX_ENTRIES, MAX_BYTES),
                 logins: HashMap::new(),
             }),
         }
@@ -161,7 +168,6 @@ impl<M: Copy + PartialEq> UserCache<M> {
     ) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if revision >= state.revision {
-            make_room(&mut state.presence, &associate_id);
             state.presence.insert(associate_id, presence);
         }
     }
@@ -170,11 +176,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
     pub fn insert_credentials(&self, login: &str, credentials: Option<Credentials>, revision: i64) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if revision >= state.revision {
-            let login: Box<str> = folded(login).into();
-            if let Some((victim, Some(evicted))) = make_room(&mut state.credentials, &login) {
-                state.forget_login(evicted.associate_id, &victim);
-            }
-            state.put_credentials(login, credentials);
+            state.put_credentials(folded(login).into(), credentials);
         }
     }
 }
@@ -184,8 +186,9 @@ impl<M> State<M> {
     /// use.
     fn apply_changes(&mut self, changed: Vec<ChangedUser>) {
         for user in changed {
-            if let Some(entry) = self.presence.get_mut(&user.credentials.associate_id) {
-                *entry = Some(user.presence);
+            let associate_id = user.credentials.associate_id;
+            if self.presence.contains_key(&associate_id) {
+                self.presence.insert(associate_id, Some(user.presence));
             }
             let login = folded(&user.login);
             if self.credentials.contains_key(&*login) {
@@ -199,20 +202,27 @@ impl<M> State<M> {
         if let Some(login) = self.logins.get(&associate_id)
             && let Some(Some(credentials)) = self.credentials.get_mut(login)
         {
+            // The status is a number: the entry's size does not change.
             credentials.status = presence.status;
         }
-        if let Some(entry) = self.presence.get_mut(&associate_id) {
-            *entry = Some(presence);
+        if self.presence.contains_key(&associate_id) {
+            self.presence.insert(associate_id, Some(presence));
         }
     }
 
     /// Caches `credentials` under `login` (folded), keeping `logins` in step.
     fn put_credentials(&mut self, login: Box<str>, credentials: Option<Credentials>) {
         let owner = credentials.as_ref().map(|c| c.associate_id);
-        if let Some(Some(previous)) = self.credentials.insert(login.clone(), credentials)
+        let (previous, evicted) = self.credentials.insert(login.clone(), credentials);
+        if let Some(Some(previous)) = previous
             && Some(previous.associate_id) != owner
         {
             self.forget_login(previous.associate_id, &login);
+        }
+        for (victim, entry) in evicted {
+            if let Some(evicted) = entry {
+                self.forget_login(evicted.associate_id, &victim);
+            }
         }
         if let Some(owner) = owner {
             self.logins.insert(owner, login);
@@ -245,18 +255,130 @@ impl<M> State<M> {
     }
 }
 
-/// Evicts an arbitrary entry if the map is full and `key` would be a new one; returns it.
-fn make_room<K: Clone + Eq + std::hash::Hash, V>(
-    map: &mut HashMap<K, V>,
-    key: &K,
-) -> Option<(K, V)> {
-    if map.len() >= CAPACITY
-        && !map.contains_key(key)
-        && let Some(victim) = map.keys().next().cloned()
-    {
-        return map.remove_entry(&victim);
+/// What an entry costs in memory: its own size and the text it holds.
+pub(super) trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for AssociateId {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
     }
-    None
+}
+
+impl Weigh for Box<str> {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>() + self.len()
+    }
+}
+
+impl Weigh for Option<UserPresenceStatus> {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .as_ref()
+                .and_then(|p| p.message.as_deref())
+                .map_or(0, str::len)
+    }
+}
+
+impl Weigh for Option<Credentials> {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .as_ref()
+                .and_then(|c| c.password_hash.as_deref())
+                .map_or(0, str::len)
+    }
+}
+
+/// A map bounded by entries and by bytes: an insert past either bound evicts arbitrary other
+/// entries until both hold.
+pub(super) struct Bounded<K, V> {
+    map: HashMap<K, V>,
+    /// The weight of every key and value in `map`.
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl<K: Clone + Eq + Hash + Weigh, V: Weigh> Bounded<K, V> {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.map.get(key)
+    }
+
+    /// For changes that keep the entry's weight.
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.map.get_mut(key)
+    }
+
+    pub fn contains_key<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.map.contains_key(key)
+    }
+
+    /// Inserts, returning the value replaced and the entries evicted to make room.
+    pub fn insert(&mut self, key: K, value: V) -> (Option<V>, Vec<(K, V)>) {
+        let weight = key.weight() + value.weight();
+        let replaced = self.remove(&key);
+        let mut evicted = Vec::new();
+        while !self.map.is_empty()
+            && (self.map.len() >= self.max_entries || self.bytes + weight > self.max_bytes)
+        {
+            let victim = self
+                .map
+                .keys()
+                .next()
+                .cloned()
+                .expect("the map is not empty");
+            let value = self.remove(&victim).expect("the key was just found");
+            evicted.push((victim, value));
+        }
+        self.bytes += weight;
+        self.map.insert(key, value);
+        (replaced, evicted)
+    }
+
+    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        let (key, value) = self.map.remove_entry(key)?;
+        self.bytes -= key.weight() + value.weight();
+        Some(value)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
@@ -472,6 +594,48 @@ mod tests {
             status_of_login("erik"),
             Some(Some(UserStatus::StatusNotAvailable))
         );
+    }
+
+    #[test]
+    fn a_bounded_map_keeps_to_its_entries_and_its_bytes() {
+        let mut by_entries = Bounded::<Box<str>, Option<Credentials>>::new(10, usize::MAX);
+        for i in 0..100 {
+            by_entries.insert(format!("login-{i}").into(), None);
+        }
+        assert_eq!(by_entries.len(), 10);
+        let mut by_bytes = Bounded::<Box<str>, Option<Credentials>>::new(1000, 4096);
+        let mut evictions = 0;
+        for i in 0..100 {
+            let (_, evicted) = by_bytes.insert(format!("{i}-{}", "x".repeat(200)).into(), None);
+            evictions += evicted.len();
+        }
+        assert_eq!(evictions + by_bytes.len(), 100);
+        assert!(by_bytes.bytes() <= 4096);
+        assert!(
+            by_bytes.len() > 5 && by_bytes.len() < 20,
+            "{}",
+            by_bytes.len()
+        );
+        // Replacing an entry counts it once.
+        let mut one = Bounded::<AssociateId, Option<UserPresenceStatus>>::new(10, usize::MAX);
+        one.insert(AssociateId::new(1), None);
+        let weight = one.bytes();
+        one.insert(AssociateId::new(1), None);
+        assert_eq!(one.bytes(), weight);
+        one.remove(&AssociateId::new(1));
+        assert_eq!(one.bytes(), 0);
+    }
+
+    #[test]
+    fn logins_as_long_as_a_client_likes_keep_the_cache_within_its_bytes() {
+        let cache = UserCache::<u8>::new(0);
+        let long = "x".repeat(40 * 1024);
+        for i in 0..2000 {
+            cache.insert_credentials(&format!("{i}{long}"), None, 0);
+        }
+        let state = cache.entries();
+        assert!(state.credentials.bytes() <= MAX_BYTES);
+        assert!(state.credentials.len() < 2000);
     }
 
     #[test]

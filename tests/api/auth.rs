@@ -12,7 +12,7 @@ use presence::clock::Clock;
 use presence::config::{AuthSettings, Installation, JwksSource, JwtSettings, Secret};
 use presence::domain::AssociateId;
 use presence::secret::{self, SecretHash};
-use presence::store::{Application, TokenKind};
+use presence::store::{Application, LoginKey, TokenKind};
 use presence::tickets;
 use serde_json::json;
 
@@ -36,6 +36,11 @@ both_backends!(
     lockout_looks_the_same_for_unknown_logins,
     a_signed_in_user_is_not_locked_out_by_a_guesser,
     long_basic_credentials_authenticate,
+    jwts_need_an_issuer_and_an_audience_and_may_expire_at_a_fraction,
+    guesses_sent_at_once_are_checked_at_most_five_times,
+    a_client_signing_in_on_many_connections_at_once_is_let_in_on_each,
+    a_check_that_cannot_be_recorded_is_a_503_and_never_made,
+    a_login_too_long_to_be_one_is_refused_before_anything_is_stored,
 );
 
 const BODY: &str = r#"{"AssociateId":963}"#;
@@ -944,4 +949,185 @@ async fn long_basic_credentials_authenticate() {
         .send(Request::post(GET).basic(("long", &wrong)).json(BODY))
         .await;
     assert_eq!(response.status, 401);
+}
+
+async fn jwts_need_an_issuer_and_an_audience_and_may_expire_at_a_fraction() {
+    let app = spawn_app_with(TestSettings {
+        auth: jwt_settings(None),
+        clock: Clock::System,
+        ..TestSettings::default()
+    })
+    .await;
+    let sign = |claims: &serde_json::Value| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(HS256_SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let good = claims(json!(USER_ID), 600);
+    let status = |token: String| {
+        let app = &app;
+        async move { app.send(get_with(&format!("Bearer {token}"))).await.status }
+    };
+    assert_eq!(status(sign(&good)).await, 200);
+    for missing in ["iss", "aud"] {
+        let mut lacking = good.clone();
+        lacking.as_object_mut().unwrap().remove(missing);
+        assert_eq!(status(sign(&lacking)).await, 401, "without {missing}");
+    }
+    // RFC 7519's NumericDate may have a fraction.
+    let now = Clock::System.now_seconds() as f64;
+    let mut fractional = good.clone();
+    fractional["exp"] = json!(now + 600.5);
+    fractional["nbf"] = json!(now - 0.25);
+    assert_eq!(status(sign(&fractional)).await, 200);
+    let mut expired = good.clone();
+    expired["exp"] = json!(now - 3600.5);
+    assert_eq!(status(sign(&expired)).await, 401);
+    let mut text = good.clone();
+    text["exp"] = json!("tomorrow");
+    assert_eq!(status(sign(&text)).await, 401);
+}
+
+/// A hundred wrong passwords for one login at once: each is recorded before it is checked, in
+/// one step with the count, so only five are checked, and the right one after them is refused
+/// as the login is locked.
+async fn guesses_sent_at_once_are_checked_at_most_five_times() {
+    let app = spawn_app().await;
+    let guesses: Vec<_> = (0..100)
+        .map(|i| {
+            let address = app.address;
+            tokio::spawn(async move {
+                let guess = Request::post(GET)
+                    .basic((USER.0, &format!("guess {i}")))
+                    .json(BODY);
+                send_to(address, guess).await.status
+            })
+        })
+        .collect();
+    for guess in guesses {
+        assert_eq!(guess.await.unwrap(), 401);
+    }
+    let right = Request::post(GET).basic(USER).json(BODY);
+    assert_eq!(app.send(right).await.status, 401, "locked, though right");
+    // Exactly five checks recorded in the window: a sixth would pass a limit of six, not five.
+    let since = app.clock.now_millis() - 60_000;
+    let key = LoginKey::of(USER.0);
+    let store = &app.store;
+    assert!(!store.reserve_login_attempt(key, 0, since, 5).await.unwrap());
+    assert!(store.reserve_login_attempt(key, 0, since, 6).await.unwrap());
+}
+
+/// The same right credentials on many connections at once, none remembered yet: checked once,
+/// not once per connection, so the lockout's few checks are not spent on them.
+async fn a_client_signing_in_on_many_connections_at_once_is_let_in_on_each() {
+    let app = spawn_app().await;
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let address = app.address;
+            tokio::spawn(async move {
+                send_to(address, Request::post(GET).basic(USER).json(BODY))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+}
+
+/// When a check cannot be recorded (here a trigger refuses the insert, as a full disk or a lost
+/// database would), the answer is a 503 and the password is not checked: neither a wrong one
+/// nor the right one gets a verdict.
+async fn a_check_that_cannot_be_recorded_is_a_503_and_never_made() {
+    let app = spawn_app().await;
+    let refuse_inserts = RefusedInserts::install(&app.database_url).await;
+    for password in ["guess", USER.1] {
+        let response = app
+            .send(Request::post(GET).basic((USER.0, password)).json(BODY))
+            .await;
+        assert_eq!(response.status, 503, "{password}");
+        assert_eq!(response.json()["ErrorType"], "ServiceUnavailableException");
+        assert_eq!(response.header("retry-after"), Some("1"));
+    }
+    let mut browser = Browser::default();
+    assert_eq!(browser.sign_in(&app, USER).await.status, 503);
+    refuse_inserts.remove().await;
+    assert_eq!(
+        app.send(Request::post(GET).basic(USER).json(BODY))
+            .await
+            .status,
+        200
+    );
+}
+
+/// A trigger that makes every insert of a password check fail, as another program might.
+struct RefusedInserts {
+    database_url: String,
+}
+
+impl RefusedInserts {
+    async fn install(database_url: &str) -> Self {
+        run_sql(
+            database_url,
+            "CREATE TRIGGER refuse_checks BEFORE INSERT ON login_failure
+             BEGIN SELECT RAISE(FAIL, 'no room'); END;",
+            "CREATE FUNCTION refuse_checks() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'no room'; END $$;
+             CREATE TRIGGER refuse_checks BEFORE INSERT ON login_failure
+                 FOR EACH ROW EXECUTE FUNCTION refuse_checks();",
+        )
+        .await;
+        Self {
+            database_url: database_url.to_owned(),
+        }
+    }
+
+    async fn remove(self) {
+        run_sql(
+            &self.database_url,
+            "DROP TRIGGER refuse_checks;",
+            "DROP TRIGGER refuse_checks ON login_failure;",
+        )
+        .await;
+    }
+}
+
+/// Runs `sqlite` or `postgres`, whichever the database is, as another program would.
+async fn run_sql(database_url: &str, sqlite: &str, postgres: &str) {
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sqlite)
+            .unwrap(),
+        None => {
+            let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(postgres).await.unwrap();
+        }
+    }
+}
+
+async fn a_login_too_long_to_be_one_is_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let login = "x".repeat(40 * 1024);
+    let response = app
+        .send(Request::post(GET).basic((&login, "guess")).json(BODY))
+        .await;
+    assert_eq!(response.status, 401);
+    let mut browser = Browser::default();
+    assert_eq!(browser.sign_in(&app, (&login, "guess")).await.status, 401);
+    // Nothing was recorded for it: a limit of one still lets a check through.
+    let since = app.clock.now_millis() - 60_000;
+    assert!(
+        app.store
+            .reserve_login_attempt(LoginKey::of(&login), 0, since, 1)
+            .await
+            .unwrap()
+    );
 }

@@ -363,6 +363,61 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// A kept-alive connection, written to and read from by hand: for what a client that keeps
+/// its connection, or sends slowly, sees.
+pub struct RawConnection {
+    stream: TcpStream,
+    received: Vec<u8>,
+}
+
+impl RawConnection {
+    pub async fn open(address: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(address)
+                .await
+                .expect("the server accepts"),
+            received: Vec::new(),
+        }
+    }
+
+    /// Writes bytes; false if the server has closed the connection.
+    pub async fn write(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok()
+    }
+
+    /// The next response, whole (its body by `Content-Length`), or `None` if the connection
+    /// ends first.
+    pub async fn response(&mut self) -> Option<Response> {
+        loop {
+            if let Some(end) = self.received.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = Response::parse(&self.received[..end + 4]);
+                let length: usize = head
+                    .header("content-length")
+                    .map_or(0, |length| length.parse().unwrap());
+                if self.received.len() >= end + 4 + length {
+                    let whole: Vec<u8> = self.received.drain(..end + 4 + length).collect();
+                    return Some(Response::parse(&whole));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(read) => self.received.extend_from_slice(&chunk[..read]),
+            }
+        }
+    }
+
+    /// Waits until the server closes the connection, reading and dropping what it sends.
+    pub async fn closed(&mut self) {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read) = self.stream.read(&mut chunk).await {
+            if read == 0 {
+                return;
+            }
+        }
+    }
+}
+
 impl Response {
     fn parse(bytes: &[u8]) -> Self {
         let split = bytes
@@ -442,17 +497,25 @@ pub fn presence_binary() -> PathBuf {
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub address: SocketAddr,
+    /// Every line the server has logged so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts `presence --database URL [GLOBAL_ARGS...] serve --listen 127.0.0.1:0 --demo`.
     pub fn start(database_url: &str, global_args: &[&str]) -> Self {
+        Self::start_with(database_url, global_args, &[])
+    }
+
+    /// The same, with `SERVE_ARGS` after `serve`.
+    pub fn start_with(database_url: &str, global_args: &[&str], serve_args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut child = Command::new(presence_binary())
             .args(["--database", database_url])
             .args(global_args)
             .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+            .args(serve_args)
             .env("PRESENCE_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -472,8 +535,39 @@ impl ServerProcess {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, address }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// How many lines logged so far contain `text`.
+    pub fn log_lines_with(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
+    /// The server's resident memory at its peak so far, in KiB (`VmHWM`).
+    pub fn peak_memory_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in the status")
     }
 
     pub async fn send(&self, request: Request) -> Response {

@@ -10,6 +10,7 @@ mod cli;
 mod errors;
 mod formats;
 mod language;
+mod limits;
 mod nodes;
 mod permissions;
 mod process;

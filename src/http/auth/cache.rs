@@ -13,6 +13,10 @@ use crate::domain::AssociateId;
 /// help desk, small enough to bound memory (about 200 bytes an entry).
 const CAPACITY: usize = 50_000;
 
+/// The stored hashes the entries keep, in bytes, beyond which arbitrary entries are evicted:
+/// a hash is whatever the database holds, so its length is bounded here, not assumed.
+const MAX_HASH_BYTES: usize = 16 << 20;
+
 /// Maps a keyed hash of `login:password` to the stored password hash it was verified
 /// against.
 ///
@@ -24,7 +28,22 @@ pub struct CredentialCache {
     /// A random per-process key mixed into every hash, so that the cache's keys, if memory
     /// ever leaked, could not be tested against guessed passwords offline.
     secret: [u8; 32],
-    entries: RwLock<HashMap<CacheKey, Entry, BuildHasherDefault<KeyHasher>>>,
+    entries: RwLock<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<CacheKey, Entry, BuildHasherDefault<KeyHasher>>,
+    /// The length of every entry's `password_hash`.
+    hash_bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(entry) = self.map.remove(key) {
+            self.hash_bytes -= entry.password_hash.len();
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +91,7 @@ impl CredentialCache {
         getrandom::fill(&mut secret).expect("the operating system's random source failed");
         Self {
             secret,
-            entries: RwLock::new(HashMap::default()),
+            entries: RwLock::new(Entries::default()),
         }
     }
 
@@ -89,6 +108,7 @@ impl CredentialCache {
             .entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .get(key)
         {
             None => return false,
@@ -107,13 +127,18 @@ impl CredentialCache {
 
     pub fn insert(&self, key: CacheKey, associate_id: AssociateId, password_hash: &str) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY
-            && !entries.contains_key(&key)
-            && let Some(victim) = entries.keys().next().copied()
+        entries.remove(&key);
+        while entries.map.len() >= CAPACITY
+            || entries.hash_bytes + password_hash.len() > MAX_HASH_BYTES
         {
+            let Some(victim) = entries.map.keys().next().copied() else {
+                // A single hash larger than the whole budget is not kept.
+                return;
+            };
             entries.remove(&victim);
         }
-        entries.insert(
+        entries.hash_bytes += password_hash.len();
+        entries.map.insert(
             key,
             Entry {
                 associate_id,
@@ -126,6 +151,7 @@ impl CredentialCache {
         self.entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .len()
     }
 

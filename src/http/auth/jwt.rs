@@ -19,7 +19,9 @@ use crate::secret::SecretHash;
 /// An unknown key id fetches the key set again at most this often, so tokens with made-up
 /// key ids cannot turn the server into a flood of requests to the identity provider.
 const REFRESH_INTERVAL_MS: i64 = 60_000;
-/// Verified tokens remembered at most; beyond it an arbitrary one is forgotten.
+/// Verified tokens remembered at most; beyond it an arbitrary one is forgotten. An entry is a
+/// hash, an associate and a time, a few dozen bytes whatever the token: this bounds the bytes
+/// too.
 const CACHE_CAPACITY: usize = 50_000;
 /// Clock skew tolerated between the identity provider and this server.
 const LEEWAY_SECONDS: i64 = 60;

@@ -1210,6 +1210,117 @@ mod tests {
         assert_eq!(count(&check, "rolled_back"), 0);
     }
 
+    /// The writer's connection limited to the pages the database has, as a full disk would
+    /// limit it: what cannot be stored is a `DiskFull`, named as such, and the server goes on.
+    #[tokio::test]
+    async fn a_full_disk_is_named_as_one() {
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}",
+            directory.path().join("presence.db").display()
+        );
+        let (store, _) = Store::open_and_migrate(&url).await.unwrap();
+        let Store::Sqlite(sqlite) = &store else {
+            unreachable!("a SQLite URL")
+        };
+        sqlite
+            .write(|conn| {
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+                conn.pragma_update(None, "max_page_count", pages)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut outcome = Ok(());
+        for id in 1..1000 {
+            outcome = store
+                .add_user(NewServiceUser {
+                    associate_id: AssociateId::new(id),
+                    login: format!("user-{id}-{}", "x".repeat(200)),
+                    password_hash: None,
+                    is_admin: false,
+                    presence: UserPresenceStatus {
+                        status: UserStatus::StatusNormal,
+                        message: Message::none(),
+                    },
+                })
+                .await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert!(
+            matches!(outcome, Err(StoreError::DiskFull(_))),
+            "{outcome:?}"
+        );
+        // Reads go on, and so does the writer once there is room.
+        store.ping().await.unwrap();
+        sqlite
+            .write(|conn| Ok(conn.pragma_update(None, "max_page_count", 1 << 30)?))
+            .await
+            .unwrap();
+        store
+            .add_user(NewServiceUser {
+                associate_id: AssociateId::new(5000),
+                login: "room-again".into(),
+                password_hash: None,
+                is_admin: false,
+                presence: UserPresenceStatus {
+                    status: UserStatus::StatusNormal,
+                    message: Message::none(),
+                },
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Another program holds the write lock, so a Set waits for it on the writer thread:
+    /// meanwhile every read is answered, from the cache or from the database.
+    #[tokio::test]
+    async fn a_write_waiting_for_a_lock_stalls_no_read() {
+        let (_directory, store, outsider) = store_and_outsider().await;
+        let id = AssociateId::new(1);
+        outsider.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .set_presence(
+                        id,
+                        UserPresenceStatus {
+                            status: UserStatus::StatusNotAvailable,
+                            message: Message::none(),
+                        },
+                    )
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reads = async {
+            store.ping().await.unwrap();
+            assert!(store.credentials("erik").await.unwrap().is_some());
+            assert_eq!(
+                store.presence(id).await.unwrap().unwrap().status,
+                UserStatus::StatusNormal
+            );
+            assert_eq!(store.presence(AssociateId::new(2)).await.unwrap(), None);
+            store
+                .find_token(TokenKind::Ticket, SecretHash([7; 32]), 0)
+                .await
+                .unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(2), reads)
+            .await
+            .expect("the reads are answered while the write waits");
+        assert!(!waiting.is_finished(), "the Set waits for the lock");
+        outsider.execute_batch("COMMIT").unwrap();
+        assert!(waiting.await.unwrap().unwrap().is_some());
+        assert_eq!(
+            store.presence(id).await.unwrap().unwrap().status,
+            UserStatus::StatusNotAvailable
+        );
+    }
+
     #[tokio::test]
     async fn migrating_a_version_3_database_keeps_its_users_and_their_tickets() {
         let directory = tempfile::tempdir().unwrap();
