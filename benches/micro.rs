@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower::ServiceExt as _;
 
-use presence::app::{self, AppState};
+use presence::app;
 use presence::clock::Clock;
 use presence::config::AuthSettings;
 use presence::config::HttpSettings;
@@ -36,6 +36,8 @@ use presence::http::body::{self, GetUserPresenceStatusRequest, SetUserPresenceSt
 use presence::http::encode::{self, PresenceView};
 use presence::http::negotiate::ResponseFormat;
 use presence::http::select::Select;
+use presence::http::service::Service;
+use presence::http::state::AppState;
 use presence::password;
 use presence::store::{NewServiceUser, Store};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -478,7 +480,7 @@ fn whole_request(c: &mut Criterion) {
         .expect("an authenticator");
     let state = AppState::new(store, HttpSettings::default(), auth);
     let router = app::router(state.clone());
-    let service = app::Service::new(state);
+    let service = Service::new(state.clone(), router.clone());
     let authorization = format!("Basic {}", STANDARD.encode(format!("{LOGIN}:{PASSWORD}")));
     let request = |path: &str, body: &'static [u8]| {
         Request::post(path)

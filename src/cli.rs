@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::clock::Clock;
 use crate::config::{
     self, AuthSettings, DatabaseSettings, HttpSettings, Installation, JwksSource, JwtSettings,
@@ -18,6 +18,7 @@ use crate::http::auth::{Authenticator, JwtSetupError};
 use crate::http::encode;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::select::Select;
+use crate::http::state::AppState;
 use crate::language::{self, Language, Resource, ResourceFileError};
 use crate::password::{self, PasswordError};
 use crate::secret::{self, SecretHash};

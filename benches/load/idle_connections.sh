@@ -122,6 +122,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/presence-idle.XXXXXX")"
 server_pid=""
 sampler_pid=""
+client_pid=""
 
 stop() {
     local pid="$1"
@@ -139,6 +140,7 @@ stop() {
 }
 
 cleanup() {
+    stop "$client_pid"
     stop "$sampler_pid"
     stop "$server_pid"
     if ((keep)); then
@@ -201,7 +203,11 @@ limit=$(awk -v a="$baseline" -v b="$hold" 'BEGIN { printf "%d", a + b + 60 }')
 status=0
 timeout "$limit" taskset -c "$client_cpu" python3 "$root/benches/load/idle_connections.py" \
     --port "$port" --count "$count" --hold "$hold" --normal-rate "$normal_rate" \
-    --baseline "$baseline" --server-pid "$server_pid" || status=$?
+    --baseline "$baseline" --server-pid "$server_pid" &
+# In the background, waited for: a signal then reaches the trap at once, which stops it.
+client_pid=$!
+wait "$client_pid" || status=$?
+client_pid=""
 after=$(cpu_ticks "$server_pid")
 echo
 if ! kill -0 "$server_pid" 2>/dev/null; then

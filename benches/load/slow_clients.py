@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import multiprocessing
+import os
 import random
 import resource
 import statistics
@@ -171,10 +172,18 @@ class NormalClient:
         }
 
 
-def _normal_child(port: int, rate: float, duration: float, connected, results) -> None:
+def _normal_child(port: int, rate: float, duration: float, connected, results, parent: int) -> None:
     """The normal client's process: connects (one untimed Get), says so, then measures."""
 
+    async def orphaned() -> None:
+        # A parent killed outright (SIGTERM, SIGKILL) cannot stop this process: it stops
+        # itself once it has no parent, rather than send requests to no one's purpose.
+        while os.getppid() == parent:
+            await asyncio.sleep(0.5)
+        os._exit(1)
+
     async def measure() -> dict:
+        asyncio.ensure_future(orphaned())
         client = NormalClient(port, rate)
         await asyncio.wait_for(client.get(), REQUEST_TIMEOUT)
         connected.set()
@@ -200,7 +209,9 @@ class NormalClientProcess:
         self.connected = context.Event()
         self.results = context.Queue()
         self.process = context.Process(
-            target=_normal_child, args=(port, rate, duration, self.connected, self.results), daemon=True
+            target=_normal_child,
+            args=(port, rate, duration, self.connected, self.results, os.getpid()),
+            daemon=True,
         )
 
     async def start(self) -> None:

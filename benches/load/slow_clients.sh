@@ -107,6 +107,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/presence-slow.XXXXXX")"
 server_pid=""
 sampler_pid=""
+client_pid=""
 
 stop() {
     local pid="$1"
@@ -124,6 +125,7 @@ stop() {
 }
 
 cleanup() {
+    stop "$client_pid"
     stop "$sampler_pid"
     stop "$server_pid"
     if ((keep)); then
@@ -184,7 +186,11 @@ limit=$(awk -v a="$baseline" -v b="$duration" 'BEGIN { printf "%d", a + b + 60 }
 status=0
 timeout "$limit" taskset -c "$client_cpu" python3 "$root/benches/load/slow_clients.py" \
     --port "$port" --slow "$slow" --interval "$interval" --duration "$duration" \
-    --normal-rate "$normal_rate" --baseline "$baseline" || status=$?
+    --normal-rate "$normal_rate" --baseline "$baseline" &
+# In the background, waited for: a signal then reaches the trap at once, which stops it.
+client_pid=$!
+wait "$client_pid" || status=$?
+client_pid=""
 after=$(cpu_ticks "$server_pid")
 echo
 if ! kill -0 "$server_pid" 2>/dev/null; then

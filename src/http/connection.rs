@@ -7,7 +7,7 @@
 //! hyper's own header timer starts whenever it waits for a request, so it would count a kept-
 //! alive connection's idle time against the next request's head; the two are kept apart here,
 //! as nginx keeps `keepalive_timeout` and `client_header_timeout`. While a request is being
-//! answered neither runs: the request timeout (`app::Service`) bounds that.
+//! answered neither runs: the request timeout (`http::service`) bounds that.
 
 use std::io;
 use std::pin::Pin;

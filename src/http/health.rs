@@ -8,8 +8,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::http::auth::LOCKOUT_WINDOW;
+use crate::http::state::AppState;
 use crate::repeated;
 
 pub const LIVE: &str = "/health/live";

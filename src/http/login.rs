@@ -20,7 +20,7 @@ use super::auth::PasswordCheck;
 use super::auth::session::{self, clearing_cookies, session_cookies};
 use super::body::{BodyFormat, form_pairs};
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::http::state::AppState;
 use crate::secret::SecretHash;
 use crate::store::TokenKind;
 use crate::tickets;

@@ -12,3 +12,5 @@ pub mod login;
 pub mod negotiate;
 pub mod respond;
 pub mod select;
+pub mod service;
+pub mod state;

@@ -4,14 +4,14 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::negotiate::ResponseFormat;
-use crate::app::AppState;
+use super::state::AppState;
 
 /// The request's path as the client sent it, before case normalisation: the `ErrorSource` of
 /// error bodies.
@@ -79,4 +79,11 @@ fn write_error(
         _ => {}
     }
     *response.body_mut() = Body::from(error.body(format, source));
+}
+
+/// Marks a response as the connection's last: hyper closes it once the response is written.
+pub fn close_after(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
 }

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use presence::app::{self, AppState};
+use presence::app;
 use presence::clock::Clock;
 use presence::config::{AuthSettings, HttpSettings};
 use presence::demo;
 use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
 use presence::http::auth::Authenticator;
+use presence::http::state::AppState;
 use presence::password;
 use presence::store::testing::{self, POSTGRES_URL_VARIABLE};
 use presence::store::{NewServiceUser, Store};

@@ -10,7 +10,6 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::app::AppState;
 use crate::domain::UserPresenceStatus;
 use crate::http::auth::Caller;
 use crate::http::body::{
@@ -23,13 +22,14 @@ use crate::http::language::{self, RequestLanguage};
 use crate::http::negotiate::ResponseFormat;
 use crate::http::respond::{self, ClientUri};
 use crate::http::select::Select;
+use crate::http::state::AppState;
 use crate::store;
 
 pub const GET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/getuserpresencestatus";
 pub const SET_USER_PRESENCE_STATUS: &str = "/api/v1/agents/user/setuserpresencestatus";
 
 /// The same addresses as SuperOffice's documentation and clients spell them. POSTs to them go
-/// straight to [`call`], without the router (see `app::Service`).
+/// straight to [`call`], without the router (see `http::service`).
 pub const GET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
     "/api/v1/Agents/User/GetUserPresenceStatus";
 pub const SET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
@@ -77,7 +77,7 @@ pub async fn call(
         respond::error_response(&state, format, source, error)
     });
     if !read_whole {
-        crate::app::close_after(&mut response);
+        respond::close_after(&mut response);
     }
     response
 }
