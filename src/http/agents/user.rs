@@ -165,8 +165,8 @@ async fn set_user_presence_status(
         .set_presence(request.associate_id, request.user_presence_status)
         .await?;
     if stored.is_some() {
-        // Debug, not info: at info a synchronous write to the log per Set measurably slowed
-        // Sets (BENCHMARKS.md).
+        // Debug, not info: at info every Set would write a line to the log, synchronously,
+        // on the hot path.
         tracing::debug!(
             associate_id = %request.associate_id,
             %status,

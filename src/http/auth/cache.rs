@@ -50,8 +50,8 @@ impl Entries {
 pub struct CacheKey([u8; 32]);
 
 /// A key is a SHA-256 under the process's secret, as uniform and as unguessable as a hash
-/// table's seeded hash: its first eight bytes serve as one, with no hashing again (SipHash
-/// over the 32 bytes was a hundredth of a Get's instructions).
+/// table's seeded hash: its first eight bytes serve as one, with no hashing again of what is
+/// already a hash, on every request.
 impl Hash for CacheKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let (first, _) = self.0.split_first_chunk::<8>().expect("a key has 32 bytes");

@@ -126,8 +126,8 @@ impl Authenticator {
     // At debug level the span costs nothing unless someone is looking at debug output.
     //
     // Every scheme but Basic with a known password is boxed where it is awaited: their
-    // futures are large and rare, and unboxed every request's future would carry them
-    // (BENCHMARKS.md).
+    // futures are large and rare, and unboxed every request's future would carry their
+    // size, and be moved with it.
     #[tracing::instrument(name = "authenticate", level = "debug", skip_all)]
     pub async fn authenticate(
         &self,

@@ -23,8 +23,8 @@ use bytes::Bytes;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
 
 /// A request's body as an operation reads it: hyper's own for a POST to a documented address,
-/// with no box around it (the box and its error mapping cost about 200 of a Get's 24 000
-/// instructions; BENCHMARKS.md), or axum's through the router.
+/// with no box or error mapping around it, as every Get would pay for them; or axum's through
+/// the router.
 pub trait RequestBody: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send {}
 
 impl<B> RequestBody for B where B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send {}

@@ -16,7 +16,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Users, in_transaction, latest_revision};
+use super::changes::latest_revision;
+use super::{Users, in_transaction};
 use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::store::{StoreError, unix_millis};
 

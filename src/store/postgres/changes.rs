@@ -1,0 +1,140 @@
+//! The change log: every change to a Service user, appended unnumbered by its writer and
+//! numbered after commit, one numbering at a time across nodes, in the order changes became
+//! visible (migration 0005). The cache reads what changed after its revision.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Object;
+
+use super::{PostgresStore, classify, presence_from_row};
+use crate::domain::AssociateId;
+use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
+use crate::store::{Credentials, StoreError, UserChange};
+
+/// How many of the newest changes the change log keeps; older ones are trimmed by
+/// [`PostgresStore::trim_user_changes`]. A cache further behind starts afresh.
+const KEPT_CHANGES: i64 = 100_000;
+
+impl PostgresStore {
+    /// Applies every change to Service users since the cache's revision: first numbers what
+    /// was committed (see migration 0005), then reads the changes numbered after the cache's
+    /// revision and those not numbered yet, which are committed all the same.
+    pub(super) async fn refresh_users(&self) -> Result<(), StoreError> {
+        let since = self.users.revision();
+        let client = self.client().await?;
+        let (latest, oldest, complete) = number_user_changes(&client).await?;
+        let mut changes = Changes {
+            revision: latest,
+            ..Changes::default()
+        };
+        // Nothing cached yet (since -1), a database whose revisions went back, or, with every
+        // committed change numbered, nothing new.
+        if since < 0 || latest < since || (complete && latest == since) {
+            self.users.apply(changes, None);
+            return Ok(());
+        }
+        let statement = client
+            .prepare_cached(
+                "SELECT c.associate_id, c.login,
+                        u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
+                 FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
+                 WHERE c.revision > $1 OR c.revision IS NULL
+                 ORDER BY c.revision NULLS LAST, c.id
+                 LIMIT $2",
+            )
+            .await
+            .map_err(classify)?;
+        let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
+        // Rows may reflect changes numbered after `latest`, or not numbered yet: applying
+        // them is harmless, and a later refresh applies them again.
+        let rows = client
+            .query(&statement, &[&since, &limit])
+            .await
+            .map_err(classify)?;
+        changes.too_many = rows.len() >= cache::MAX_CHANGES || oldest > since + 1;
+        for row in rows {
+            let changed_login: String = row.get(1);
+            let now: Option<i32> = row.get(2);
+            let still_named =
+                now.is_some() && row.get::<_, &str>(3).eq_ignore_ascii_case(&changed_login);
+            if !still_named {
+                changes.removed.push(RemovedLogin {
+                    login: changed_login,
+                    associate_id: AssociateId::new(row.get(0)),
+                });
+            }
+            if let Some(associate_id) = now {
+                let presence = presence_from_row(&row, 6)?;
+                changes.changed.push(ChangedUser {
+                    login: row.get(3),
+                    credentials: Credentials {
+                        associate_id: AssociateId::new(associate_id),
+                        password_hash: row.get::<_, Option<&str>>(4).map(Arc::from),
+                        is_admin: row.get(5),
+                        status: presence.status,
+                    },
+                    presence,
+                });
+            }
+        }
+        self.users.apply(changes, None);
+        Ok(())
+    }
+
+    /// Changes numbered after `after`, oldest first: numbered first, as far as no other
+    /// numbering is under way.
+    pub(in crate::store) async fn user_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        let client = self.client().await?;
+        number_user_changes(&client).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement = client
+            .prepare_cached(
+                "SELECT revision, associate_id FROM user_change
+                 WHERE revision > $1 ORDER BY revision LIMIT $2",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(&statement, &[&after, &limit])
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .iter()
+            .map(|row| UserChange {
+                revision: row.get(0),
+                associate_id: AssociateId::new(row.get(1)),
+            })
+            .collect())
+    }
+
+    /// Trims the change log to its [`KEPT_CHANGES`] newest numbered rows. Any node may run it,
+    /// at any time: the newest row always stays, so numbering goes on from it.
+    pub(in crate::store) async fn trim_user_changes(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM user_change
+                 WHERE revision <= (SELECT max(revision) FROM user_change) - $1",
+                &[&KEPT_CHANGES],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// Numbers every change committed and not yet numbered, unless another node is numbering just
+/// then; the latest and oldest revision of the log, and whether this call numbered (so that
+/// every change committed before it is numbered).
+async fn number_user_changes(client: &Object) -> Result<(i64, i64, bool), StoreError> {
+    let statement = client
+        .prepare_cached("SELECT latest, oldest, complete FROM number_user_changes()")
+        .await
+        .map_err(classify)?;
+    let row = client.query_one(&statement, &[]).await.map_err(classify)?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}

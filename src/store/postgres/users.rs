@@ -1,0 +1,218 @@
+//! Service users: the cached copy made current, credentials by login and by associate, and the
+//! administration commands' adding, listing, renaming and removing.
+
+use std::cell::Cell;
+use std::sync::{Arc, RwLockReadGuard};
+
+use tokio_postgres::error::SqlState;
+
+use super::{PostgresStore, classify, presence_from_row, status_column};
+use crate::domain::AssociateId;
+use crate::store::cache;
+use crate::store::{
+    Credentials, NewServiceUser, ServiceUser, StoreError, folded, status_from_column, unix_millis,
+};
+
+impl PostgresStore {
+    /// The cached users, after a round that began after this call.
+    ///
+    /// Within one request (see [`super::one_request`]) only the first lookup waits: the round
+    /// it waited for began after the request arrived, which is all the later ones need too.
+    pub(super) async fn current_users(
+        &self,
+    ) -> Result<RwLockReadGuard<'_, cache::State<()>>, StoreError> {
+        if !crate::store::REQUEST_SAW_A_ROUND
+            .try_with(Cell::get)
+            .unwrap_or(false)
+        {
+            let store = self.clone();
+            self.rounds
+                .join(move || {
+                    let store = store.clone();
+                    async move { store.refresh_users().await }
+                })
+                .await?;
+            // Outside a request there is nothing to remember it in, and nothing to reuse it.
+            let _ = crate::store::REQUEST_SAW_A_ROUND.try_with(|saw| saw.set(true));
+        }
+        Ok(self.users.entries())
+    }
+
+    /// From memory, like [`PostgresStore::presence`].
+    pub(in crate::store) async fn credentials(
+        &self,
+        login: &str,
+    ) -> Result<Option<Credentials>, StoreError> {
+        if let Some(cached) = self.current_users().await?.credentials(login) {
+            return Ok(cached);
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT (SELECT coalesce(max(revision), 0) FROM user_change),
+                        u.associate_id, u.password_hash, u.is_admin, u.status
+                 FROM (SELECT 1) AS one LEFT JOIN service_user u ON u.login_folded = $1",
+            )
+            .await
+            .map_err(classify)?;
+        let row = client
+            .query_one(&statement, &[&folded(login)])
+            .await
+            .map_err(classify)?;
+        let credentials = match row.get::<_, Option<i32>>(1) {
+            Some(associate_id) => Some(Credentials {
+                associate_id: AssociateId::new(associate_id),
+                password_hash: row.get::<_, Option<&str>>(2).map(Arc::from),
+                is_admin: row.get(3),
+                status: status_from_column(i64::from(row.get::<_, i16>(4)))?,
+            }),
+            None => None,
+        };
+        self.users
+            .insert_credentials(login, credentials.clone(), row.get(0));
+        Ok(credentials)
+    }
+
+    pub(in crate::store) async fn credentials_of(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Credentials>, StoreError> {
+        self.credentials_where("associate_id = $1", &associate_id.get())
+            .await
+    }
+
+    async fn credentials_where(
+        &self,
+        condition: &str,
+        key: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<Credentials>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT associate_id, password_hash, is_admin, status FROM service_user WHERE {condition}"
+            ))
+            .await
+            .map_err(classify)?;
+        let row = client
+            .query_opt(&statement, &[key])
+            .await
+            .map_err(classify)?;
+        row.map(|row| {
+            Ok(Credentials {
+                associate_id: AssociateId::new(row.get(0)),
+                password_hash: row.get::<_, Option<&str>>(1).map(Arc::from),
+                is_admin: row.get(2),
+                status: status_from_column(i64::from(row.get::<_, i16>(3)))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(in crate::store) async fn add_user(&self, user: NewServiceUser) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        // Checked first so the error names which of the two is taken; the unique constraints
+        // still decide a race between two nodes.
+        let login_taken = tx
+            .query_opt(
+                "SELECT 1 FROM service_user WHERE login_folded = $1",
+                &[&folded(&user.login)],
+            )
+            .await
+            .map_err(classify)?
+            .is_some();
+        if login_taken {
+            return Err(StoreError::DuplicateLogin(user.login.clone()));
+        }
+        let associate_taken = tx
+            .query_opt(
+                "SELECT 1 FROM service_user WHERE associate_id = $1",
+                &[&user.associate_id.get()],
+            )
+            .await
+            .map_err(classify)?
+            .is_some();
+        if associate_taken {
+            return Err(StoreError::DuplicateAssociate(user.associate_id));
+        }
+        tx.execute(
+            "INSERT INTO service_user
+                 (associate_id, login, login_folded, password_hash, is_admin, status, message, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &user.associate_id.get(),
+                &user.login,
+                &folded(&user.login),
+                &user.password_hash,
+                &user.is_admin,
+                &status_column(&user.presence),
+                &user.presence.message.as_deref(),
+                &unix_millis(),
+            ],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some(&SqlState::UNIQUE_VIOLATION) => StoreError::DuplicateLogin(user.login.clone()),
+            _ => classify(e),
+        })?;
+        tx.commit().await.map_err(classify)?;
+        Ok(())
+    }
+
+    pub(in crate::store) async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT status, message, associate_id, login, is_admin, password_hash IS NOT NULL
+                 FROM service_user ORDER BY associate_id",
+                &[],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServiceUser {
+                    presence: presence_from_row(row, 0)?,
+                    associate_id: AssociateId::new(row.get(2)),
+                    login: row.get(3),
+                    is_admin: row.get(4),
+                    has_password: row.get(5),
+                })
+            })
+            .collect()
+    }
+
+    pub(in crate::store) async fn set_password(
+        &self,
+        login: &str,
+        password_hash: String,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE service_user SET password_hash = $2 WHERE login_folded = $1",
+                &[&folded(login), &password_hash],
+            )
+            .await
+            .map_err(classify)?;
+        if changed == 0 {
+            return Err(StoreError::UnknownLogin(login.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub(in crate::store) async fn remove_user(&self, login: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "DELETE FROM service_user WHERE login_folded = $1",
+                &[&folded(login)],
+            )
+            .await
+            .map_err(classify)?;
+        if changed == 0 {
+            return Err(StoreError::UnknownLogin(login.to_owned()));
+        }
+        Ok(())
+    }
+}

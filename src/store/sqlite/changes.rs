@@ -1,0 +1,151 @@
+//! The change log: every change to a Service user, numbered in commit order by the one writer
+//! SQLite admits at a time (migration 0004). The cache reads what changed after its revision;
+//! the checkpoint thread trims the log's old end.
+
+use rusqlite::{Connection, params};
+
+use super::{SqliteStore, in_transaction};
+use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
+use crate::store::{Credentials, StoreError, UserChange, message_from_column, status_from_column};
+
+/// How many of the newest changes the change log keeps (see `trim_user_changes`).
+pub(super) const KEPT_CHANGES: i64 = 100_000;
+
+/// The oldest changes are trimmed this many at a time, once every checkpoint at most: a
+/// delete holds the write lock, and Sets wait for it, so a step is small; ten steps a second
+/// keep up with 100 000 Sets a second.
+pub(super) const TRIM_STEP: i64 = 10_000;
+
+impl SqliteStore {
+    /// Changes numbered after `after`, oldest first. One writer at a time numbers them in
+    /// commit order, so a change never appears below one already seen.
+    pub(in crate::store) async fn user_changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<UserChange>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT revision, associate_id FROM user_change
+                 WHERE revision > ?1 ORDER BY revision LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![after, limit], |row| {
+                Ok(UserChange {
+                    revision: row.get(0)?,
+                    associate_id: AssociateId::new(row.get(1)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+/// The revision of the latest change to a Service user; 0 before the first.
+pub(super) fn latest_revision(connection: &Connection) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached("SELECT coalesce(max(revision), 0) FROM user_change")?
+        .query_row([], |row| row.get(0))
+}
+
+/// Every change to Service users after revision `since`, read in one transaction.
+pub(super) fn user_changes(connection: &Connection, since: i64) -> Result<Changes, StoreError> {
+    in_transaction(connection, "BEGIN", |tx| user_changes_in(tx, since))
+}
+
+fn user_changes_in(tx: &Connection, since: i64) -> Result<Changes, StoreError> {
+    let (revision, oldest): (i64, i64) = tx
+        // Each aggregate in a subquery of its own: SQLite reads only the end of the table for
+        // a lone max() or min(), but the whole table for both together.
+        .prepare_cached(
+            "SELECT coalesce((SELECT max(revision) FROM user_change), 0),
+                    coalesce((SELECT min(revision) FROM user_change), 0)",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let mut changes = Changes {
+        revision,
+        ..Changes::default()
+    };
+    // Nothing cached yet (since -1), nothing new, or a database whose revisions went back.
+    if since < 0 || revision <= since {
+        return Ok(changes);
+    }
+    let mut log = tx.prepare_cached(
+        "SELECT c.associate_id, c.login,
+                u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
+         FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
+         WHERE c.revision > ?1 ORDER BY c.revision",
+    )?;
+    // No LIMIT ?: a bound LIMIT makes SQLite prepare the statement again on every run.
+    let mut rows = log.query([since])?;
+    let mut logged = 0;
+    while let Some(row) = rows.next()? {
+        logged += 1;
+        if logged > cache::MAX_CHANGES {
+            break;
+        }
+        let (changed_id, changed_login): (i32, String) = (row.get(0)?, row.get(1)?);
+        let now: Option<(i32, String)> = match row.get::<_, Option<i32>>(2)? {
+            Some(id) => Some((id, row.get(3)?)),
+            None => None,
+        };
+        let still_named = now
+            .as_ref()
+            .is_some_and(|(_, login)| login.eq_ignore_ascii_case(&changed_login));
+        if !still_named {
+            changes.removed.push(RemovedLogin {
+                login: changed_login,
+                associate_id: AssociateId::new(changed_id),
+            });
+        }
+        if let Some((associate_id, login)) = now {
+            let status = status_from_column(row.get(6)?)?;
+            changes.changed.push(ChangedUser {
+                login,
+                credentials: Credentials {
+                    associate_id: AssociateId::new(associate_id),
+                    password_hash: row.get(4)?,
+                    is_admin: row.get(5)?,
+                    status,
+                },
+                presence: UserPresenceStatus {
+                    status,
+                    message: message_from_column(row.get(7)?)?,
+                },
+            });
+        }
+    }
+    // The log's old end is trimmed (see `trim_user_changes`): changes older than what is
+    // left cannot be told apart, so the cache starts afresh.
+    changes.too_many = logged > cache::MAX_CHANGES || oldest > since + 1;
+    Ok(changes)
+}
+
+/// Trims the [`TRIM_STEP`] oldest rows of the change log once it holds that many more than
+/// [`KEPT_CHANGES`]. A cache further behind than what is left starts afresh.
+pub(super) fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
+    // Before the first migration there is no log to trim.
+    let migrated = connection
+        .prepare_cached(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'user_change'",
+        )?
+        .exists([])?;
+    if !migrated {
+        return Ok(());
+    }
+    let (oldest, latest): (i64, i64) = connection
+        .prepare_cached(
+            "SELECT coalesce((SELECT min(revision) FROM user_change), 0),
+                    coalesce((SELECT max(revision) FROM user_change), 0)",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    // The newest row always stays: revisions are never handed out twice.
+    if latest - oldest >= KEPT_CHANGES + TRIM_STEP {
+        connection
+            .prepare_cached("DELETE FROM user_change WHERE revision < ?1")?
+            .execute([oldest + TRIM_STEP])?;
+    }
+    Ok(())
+}
