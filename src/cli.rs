@@ -384,12 +384,10 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
             tracing::info!(users = ?added, "added the demo users");
         }
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| CliError::Io {
-            context: "cannot listen",
-            source,
-        })?;
+    let listener = listen(args.listen).map_err(|source| CliError::Io {
+        context: "cannot listen",
+        source,
+    })?;
     let address = listener.local_addr().map_err(|source| CliError::Io {
         context: "cannot read the listening address",
         source,
@@ -415,6 +413,25 @@ async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError> {
         })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections the kernel may queue for the server to accept: past the connection limit they
+/// wait there, and a longer queue lets a burst wait instead of being dropped. The kernel caps
+/// it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with [`LISTEN_BACKLOG`], where the standard library's `bind` asks
+/// for 128.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does on Unix: a restarted server binds at once, while the old
+    // one's connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Files the server keeps open besides its connections: the database, its log and its shared
