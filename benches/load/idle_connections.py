@@ -298,15 +298,15 @@ async def main() -> None:
         print("  closes by time since the start: "
               + ", ".join(f"{i * step}-{(i + 1) * step} s: {n}" for i, n in enumerate(buckets) if i * step < args.hold))
     print(f"still open at the end of the hold: {still_open} on this side;"
-          f" {server_at_end['established']} ESTABLISHED on the server's side (its normal client's included),"
+          f" {server_at_end['established']} ESTABLISHED on the server's side,"
           f" {server_at_end['accept_queue']} of them in the accept queue")
-    phantom = still_open - (server_at_end["established"] - 1)
+    phantom = still_open - server_at_end["established"]
     if phantom > 0:
         # With the accept queue full the server's kernel answers a SYN with a SYN cookie and
         # then drops the handshake's last ACK (tcp_abort_on_overflow 0): the client thinks it
         # is connected, the server knows nothing of it, and the first byte sent meets a reset
         # (or a retransmitted SYN-ACK, once the queue has room).
-        print(f"  {phantom} open on this side only: handshakes the server's kernel dropped"
+        print(f"  at least {phantom} open on this side only: handshakes the server's kernel dropped"
               f" (accept queue full; see ListenOverflows and SyncookiesSent below)")
     print()
     print(f"listen backlog: net.core.somaxconn {read_sysctl('net.core.somaxconn')},"
