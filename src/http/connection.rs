@@ -123,7 +123,12 @@ impl<S> TimedStream<S> {
     }
 
     /// While an operation waits: fails once the phase's deadline has passed, else makes sure
-    /// the task is woken at it.
+    /// the task is woken by then.
+    ///
+    /// The timer is moved only to an earlier deadline. A later one (each answer pushes the
+    /// keep-alive deadline on) leaves it where it is: when it fires early, it is set again to
+    /// the deadline then in force. So a connection answering request after request moves no
+    /// timer per request, only about once a keep-alive timeout.
     fn check_deadline(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let deadline = match self.phase {
             Phase::Head(since) => since + self.timeouts.header_read,
@@ -133,19 +138,22 @@ impl<S> TimedStream<S> {
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.deadline() != deadline {
+        if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
         }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                match self.phase {
-                    Phase::Idle(_) => "the connection was idle too long",
-                    _ => "the request's head took too long to arrive",
-                },
-            )),
-            Poll::Pending => Ok(()),
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    match self.phase {
+                        Phase::Idle(_) => "the connection was idle too long",
+                        _ => "the request's head took too long to arrive",
+                    },
+                ));
+            }
+            timer.as_mut().reset(deadline);
         }
+        Ok(())
     }
 }
 

@@ -510,9 +510,28 @@ impl ServerProcess {
 
     /// The same, with `SERVE_ARGS` after `serve`.
     pub fn start_with(database_url: &str, global_args: &[&str], serve_args: &[&str]) -> Self {
+        Self::start_under(&[], database_url, global_args, serve_args)
+    }
+
+    /// The same, run by `WRAPPER` (a command that runs the one after it, as `prlimit` does).
+    pub fn start_under(
+        wrapper: &[&str],
+        database_url: &str,
+        global_args: &[&str],
+        serve_args: &[&str],
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
-        let mut child = Command::new(presence_binary())
+        let binary = presence_binary();
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        let mut child = command
             .args(["--database", database_url])
             .args(global_args)
             .args(["serve", "--listen", "127.0.0.1:0", "--demo"])
@@ -525,18 +544,23 @@ impl ServerProcess {
             .expect("the server starts");
         let stderr = child.stderr.take().expect("piped");
         let mut lines = BufReader::new(stderr).lines();
+        let mut starting = Vec::new();
         let address = loop {
             let line = lines
                 .next()
                 .expect("the server announces its address")
                 .expect("a log line");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let address = rest.split('/').next().expect("an address");
+            let announced = line
+                .split("listening on http://")
+                .nth(1)
+                .map(|rest| rest.split('/').next().expect("an address").to_owned());
+            starting.push(line);
+            if let Some(address) = announced {
                 break address.parse().expect("a socket address");
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(starting));
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {

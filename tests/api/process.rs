@@ -15,6 +15,7 @@ both_backends!(
     waves_of_guesses_leave_memory_flat,
     a_locked_login_hammered_is_logged_once_then_counted,
     sigterm_with_a_half_sent_request_exits_at_the_shutdown_timeout,
+    the_open_file_limit_is_raised_and_the_connection_limit_fitted_under_it,
 );
 
 fn start_server(database_url: &str) -> ServerProcess {
@@ -314,4 +315,46 @@ async fn sigterm_with_a_half_sent_request_exits_at_the_shutdown_timeout() {
     .await
     .expect("the server exits, the half-sent request notwithstanding");
     assert!(exited.success(), "{exited:?}");
+}
+
+/// Started with a soft limit on open files below its hard one, the server raises it to the hard
+/// one; with a hard limit too low for its connection limit, it lowers the connection limit to
+/// what the files leave room for, says so, and serves. (`prlimit`, from util-linux, runs it
+/// with the limits given.)
+async fn the_open_file_limit_is_raised_and_the_connection_limit_fitted_under_it() {
+    let database = fresh_database().await;
+    let raised = ServerProcess::start_under(
+        &["prlimit", "--nofile=512:2048", "--"],
+        &database.url,
+        &[],
+        &[],
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", raised.child.id())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("the open-file limit");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["2048", "2048"],
+        "{open_files}"
+    );
+    drop(raised);
+
+    let fitted = ServerProcess::start_under(
+        &["prlimit", "--nofile=300:300", "--"],
+        &database.url,
+        &[],
+        &[],
+    );
+    let get = Request::post(GET)
+        .basic(ADMIN)
+        .json(r#"{"AssociateId":963}"#);
+    assert_eq!(fitted.send(get).await.status, 200);
+    assert_eq!(
+        fitted.log_lines_with("leaves room for fewer connections"),
+        1,
+        "{:#?}",
+        fitted.log.lock().unwrap()
+    );
 }

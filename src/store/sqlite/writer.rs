@@ -3,18 +3,19 @@
 //! holding the database's write lock stalls only the writes waiting here, never a request that
 //! needs no write.
 //!
-//! Sets wait in a bounded queue; past it a Set is refused as busy (a 503) and nothing is stored.
-//! The thread commits every Set waiting when it gets to them in one transaction, so under load
-//! many Sets share one commit (one WAL append, one round of locks) while alone a Set is
-//! committed at once; each is answered only after its commit, so durability is what a commit of
-//! its own would give. Any other write is a job of its own, run in turn.
+//! Sets are gathered into batches on the runtime, by a task that lets every other request ready
+//! to run go first (so that their Sets join the batch), and each batch is committed by the
+//! thread in one transaction: under load many Sets share one commit (one WAL append, one round
+//! of locks, one wake-up of the thread) while alone a Set is committed at once. Each is answered
+//! only after its commit, so durability is what a commit of its own would give. At most so many
+//! Sets wait for their commit; past that a Set is refused as busy (a 503) and nothing is stored.
+//! Any other write is a job of its own, run in turn.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::{Connection, params};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::changes::latest_revision;
 use super::{Users, in_transaction};
@@ -24,13 +25,22 @@ use crate::store::{StoreError, unix_millis};
 /// At most this many Sets share one commit.
 const MAX_BATCH: usize = 256;
 
+/// Jobs waiting for the thread at most: batches of Sets and other writes. A caller waits for
+/// room; the Sets in them are bounded by the Set queue besides.
+const JOB_QUEUE: usize = 64;
+
 /// Sends writes to the writer thread; the thread ends when the last sender is dropped.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Sets, to the task that gathers them into batches: started by the first Set, on the
+    /// runtime that Set runs on, as opening a store needs no runtime.
+    sets: OnceLock<mpsc::UnboundedSender<PresenceWrite>>,
+    /// One permit per Set waiting for its commit, held until it is answered.
+    waiting: Arc<Semaphore>,
 }
 
 enum Job {
-    Set(PresenceWrite),
+    Sets(Vec<PresenceWrite>),
     /// Any other write; it answers its caller itself.
     Other(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -40,16 +50,27 @@ struct PresenceWrite {
     associate_id: AssociateId,
     presence: UserPresenceStatus,
     reply: oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
+    /// Given back when the Set is answered (or dropped).
+    _waiting: OwnedSemaphorePermit,
 }
 
 impl Writer {
-    /// Starts the thread that owns `connection`. `queue` bounds the writes waiting for it.
-    pub fn start(connection: Connection, users: Arc<Users>, queue: usize) -> std::io::Result<Self> {
-        let (jobs, waiting) = mpsc::channel(queue.max(1));
+    /// Starts the thread that owns `connection`. At most `set_queue` Sets wait for their
+    /// commit at once.
+    pub fn start(
+        connection: Connection,
+        users: Arc<Users>,
+        set_queue: usize,
+    ) -> std::io::Result<Self> {
+        let (jobs, waiting) = mpsc::channel(JOB_QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(connection, &users, waiting))?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            sets: OnceLock::new(),
+            waiting: Arc::new(Semaphore::new(set_queue.max(1))),
+        })
     }
 
     /// Runs `work` on the writing connection and answers what it returns. Waits for room in
@@ -71,24 +92,53 @@ impl Writer {
     }
 
     /// Stores a presence, answering once its commit is done; [`StoreError::Busy`] at once, with
-    /// nothing stored, when the queue is full.
+    /// nothing stored, when the Set queue is full.
     pub async fn set_presence(
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
+        let waiting = self
+            .waiting
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StoreError::Busy)?;
         let (reply, answer) = oneshot::channel();
         let write = PresenceWrite {
             associate_id,
             presence,
             reply,
+            _waiting: waiting,
         };
-        match self.jobs.try_send(Job::Set(write)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
-            Err(TrySendError::Closed(_)) => return Err(StoreError::TaskFailed),
-        }
+        self.sets
+            .get_or_init(|| {
+                let (sets, gathered) = mpsc::unbounded_channel();
+                tokio::spawn(gather_sets(gathered, self.jobs.clone()));
+                sets
+            })
+            .send(write)
+            .map_err(|_| StoreError::TaskFailed)?;
         answer.await.map_err(|_| StoreError::TaskFailed)?
+    }
+}
+
+/// Gathers Sets into batches for the thread: after the first, every other request ready to run
+/// goes first, so that its Set joins the batch. Moves values only; nothing here touches the
+/// database.
+async fn gather_sets(mut sets: mpsc::UnboundedReceiver<PresenceWrite>, jobs: mpsc::Sender<Job>) {
+    while let Some(first) = sets.recv().await {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match sets.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if jobs.send(Job::Sets(batch)).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -115,11 +165,14 @@ fn run(mut connection: Connection, users: &Users, mut jobs: mpsc::Receiver<Job>)
                     }
                 }
             }
-            Job::Set(first) => {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
+            Job::Sets(sets) => {
+                batch.extend(sets);
+                // Batches that queued up while the last commit ran share this one.
+                loop {
                     match jobs.try_recv() {
-                        Ok(Job::Set(write)) => batch.push(write),
+                        Ok(Job::Sets(sets)) if batch.len() + sets.len() <= MAX_BATCH => {
+                            batch.extend(sets);
+                        }
                         Ok(other) => {
                             next = Some(other);
                             break;
