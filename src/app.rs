@@ -35,12 +35,12 @@ use crate::repeated;
 pub fn router(state: AppState) -> Router {
     let get_user_presence_status = get(user::describe_get_user_presence_status)
         .post(|State(state): State<AppState>, request: Request| {
-            user::call(state, Operation::GetUserPresenceStatus, request)
+            user::route(state, Operation::GetUserPresenceStatus, request)
         })
         .fallback(method_not_allowed);
     let set_user_presence_status = get(user::describe_set_user_presence_status)
         .post(|State(state): State<AppState>, request: Request| {
-            user::call(state, Operation::SetUserPresenceStatus, request)
+            user::route(state, Operation::SetUserPresenceStatus, request)
         })
         .fallback(method_not_allowed);
     let operations = Router::new()

@@ -90,9 +90,9 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
 }
 
 /// Verifies passwords on one thread per core, each keeping the memory one verification needs
-/// from its first to the server's end. Argon2 asks for 19 MiB a verification; allocated anew
-/// each time on whichever blocking thread ran it, freed blocks stayed with each thread's
-/// allocator arena, so a burst of guesses left the process hundreds of megabytes larger.
+/// from its first to the server's end. Argon2 asks for 19 MiB a verification: allocated anew
+/// each time on whichever thread ran it, the freed blocks would stay with that thread's
+/// allocator arena, and the process would grow with every thread a burst of guesses used.
 /// Verifications beyond one per core wait in a bounded queue, in order.
 pub struct Verifier {
     jobs: mpsc::Sender<Job>,

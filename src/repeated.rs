@@ -99,6 +99,8 @@ impl Repeated {
 
 /// A login refused without a password check, as too many recent checks failed.
 pub static LOGIN_LOCKED_OUT: Repeated = Repeated::new(Level::WARN, "locked-out logins refused");
+/// A password check that failed: a guessing flood makes one per Argon2 check.
+pub static FAILED_PASSWORD: Repeated = Repeated::new(Level::WARN, "failed passwords");
 /// The disk holding the database is full: nothing can be stored.
 pub static DISK_FULL: Repeated = Repeated::new(Level::ERROR, "the disk is full");
 /// A commit of Sets failed for another reason.
@@ -116,8 +118,9 @@ pub static CONNECTION_LIMIT: Repeated = Repeated::new(
 pub static ACCEPT_FAILED: Repeated = Repeated::new(Level::ERROR, "accepting a connection failed");
 
 /// Every condition, for [`flush_all`].
-static ALL: [&Repeated; 7] = [
+static ALL: [&Repeated; 8] = [
     &LOGIN_LOCKED_OUT,
+    &FAILED_PASSWORD,
     &DISK_FULL,
     &COMMIT_FAILED,
     &STORAGE_FAILED,

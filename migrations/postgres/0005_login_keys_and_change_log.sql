@@ -86,23 +86,22 @@ AFTER INSERT OR DELETE
 ON service_user
 FOR EACH ROW EXECUTE FUNCTION service_user_log_change();
 
--- Numbers every change committed and not yet numbered, unless another numbering runs (then
--- `complete` is false, and changes committed before this call may still be unnumbered).
--- Returns the latest and the oldest revision in the log.
-CREATE FUNCTION number_user_changes(OUT latest BIGINT, OUT oldest BIGINT, OUT complete BOOLEAN)
+-- Numbers every change committed and not yet numbered, and returns the latest and the oldest
+-- revision in the log. Numberings take turns across nodes (a lock held to commit, for the one
+-- short statement), so when this returns, every change committed before it was called is
+-- numbered.
+CREATE FUNCTION number_user_changes(OUT latest BIGINT, OUT oldest BIGINT)
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- Held to commit: the next numbering begins after this one's numbers are visible, and
-    -- each statement below sees every change committed before it began.
-    complete := pg_try_advisory_xact_lock(2, 0);
-    IF complete THEN
-        UPDATE user_change AS c SET revision = numbered.revision
-        FROM (SELECT id,
-                     (SELECT coalesce(max(revision), 0) FROM user_change)
-                         + row_number() OVER (ORDER BY id) AS revision
-              FROM user_change WHERE revision IS NULL) AS numbered
-        WHERE c.id = numbered.id;
-    END IF;
+    -- Each statement below sees every change committed before it began, the previous
+    -- numbering's included: that numbering's numbers are visible before its lock is let go.
+    PERFORM pg_advisory_xact_lock(2, 0);
+    UPDATE user_change AS c SET revision = numbered.revision
+    FROM (SELECT id,
+                 (SELECT coalesce(max(revision), 0) FROM user_change)
+                     + row_number() OVER (ORDER BY id) AS revision
+          FROM user_change WHERE revision IS NULL) AS numbered
+    WHERE c.id = numbered.id;
     SELECT coalesce(max(revision), 0), coalesce(min(revision), 0) INTO latest, oldest
     FROM user_change;
 END

@@ -1,25 +1,23 @@
 //! The service in front of the router: the limits every request is held to (how many at once,
 //! how long, which transfer codings), and the short way to the two operations.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::TRANSFER_ENCODING;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use hyper::body::{Frame, SizeHint};
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
 use crate::http::agents::user::{self, Operation};
-use crate::http::body::RequestBody;
+use crate::http::body::{RequestBody, collect_body};
 use crate::http::error::{ApiError, Unavailability};
+use crate::http::health;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::respond::{self, ClientUri};
 use crate::http::state::AppState;
@@ -40,6 +38,9 @@ struct ServiceInner {
     router: Router,
     /// The documented addresses under the base path, with the operation at each.
     documented: [(String, Operation); 2],
+    /// The health checks' addresses under the base path: they answer whatever the load, so
+    /// that an overloaded node is not taken for a dead one.
+    health: [String; 2],
     /// One permit per request being answered; a request that finds none is a 503.
     requests: Semaphore,
 }
@@ -64,37 +65,44 @@ impl Service {
                 Operation::SetUserPresenceStatus,
             ),
         ];
+        let health = [health::LIVE, health::READY].map(|path| format!("{base_path}{path}"));
         let max_requests = state.settings().limits.max_requests;
         Self {
             inner: Arc::new(ServiceInner {
                 router,
                 state,
                 documented,
+                health,
                 requests: Semaphore::new(max_requests),
             }),
         }
     }
 
-    /// Answers one request, within the limits: at most so many at once (else a 503), and
-    /// within the request timeout, the body's arrival included (else a 408).
+    /// Answers one request within the request timeout, the body's arrival included (else a
+    /// 408).
+    ///
+    /// The body is read first, whole (up to the body limit), before anything else: whatever
+    /// turns out wrong with the request (a 401, a 503), a kept-alive client still sending its
+    /// body finds its connection open for the next request, where hyper would close it under
+    /// that request had the body been left unread; and a client sending slowly waits on its own
+    /// connection without holding a place among the requests answered at once. A body that
+    /// cannot be read whole (too large) is answered with the connection closed.
     pub async fn answer(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
         let state = &self.inner.state;
-        if let Some(coding) = unsupported_transfer_coding(request.headers()) {
-            return refusal(state, &request, ApiError::NotImplemented(coding));
-        }
-        let Ok(_permit) = self.inner.requests.try_acquire() else {
-            repeated::OVERLOADED.report(|unlogged| {
-                tracing::warn!(
-                    unlogged,
-                    "a request was refused: too many are being answered"
-                );
-            });
-            return refusal(state, &request, ApiError::Unavailable(Unavailability::Busy));
-        };
-        let timeout = state.settings().limits.request_timeout;
+        let settings = state.settings();
         let format = ResponseFormat::from_headers(request.headers());
-        let uri = request.uri().clone();
-        match tokio::time::timeout(timeout, self.dispatch(request)).await {
+        let (parts, body) = request.into_parts();
+        let uri = parts.uri.clone();
+        let answered = async {
+            let body = collect_body(&parts.headers, body, settings.body_limit).await;
+            let read_whole = body.is_ok();
+            let mut response = self.answer_read(format, parts, body).await;
+            if !read_whole {
+                respond::close_after(&mut response);
+            }
+            response
+        };
+        match tokio::time::timeout(settings.limits.request_timeout, answered).await {
             Ok(response) => response,
             Err(_) => {
                 tracing::debug!(path = uri.path(), "the request timed out");
@@ -106,64 +114,91 @@ impl Service {
         }
     }
 
-    async fn dispatch(&self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
-        match self.direct(&request) {
-            Some(operation) => user::call(self.inner.state.clone(), operation, request).await,
+    /// Answers a request whose body was read: at most `max_requests` at once (else a 503).
+    async fn answer_read(
+        &self,
+        format: ResponseFormat,
+        parts: Parts,
+        body: Result<Bytes, ApiError>,
+    ) -> Response {
+        let state = &self.inner.state;
+        let refused = |error| {
+            let source = ClientUri::of(&parts.uri, &parts.extensions).path();
+            respond::error_response(state, format, source, error)
+        };
+        if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
+            return refused(ApiError::NotImplemented(coding));
+        }
+        let _permit = if self.is_health_check(&parts) {
+            None
+        } else {
+            match self.inner.requests.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    repeated::OVERLOADED.report(|unlogged| {
+                        tracing::warn!(
+                            unlogged,
+                            "a request was refused: too many are being answered"
+                        );
+                    });
+                    return refused(ApiError::Unavailable(Unavailability::Busy));
+                }
+            }
+        };
+        match self.direct(&parts) {
+            Some(operation) => {
+                user::call(self.inner.state.clone(), operation, format, parts, body).await
+            }
             None => {
-                // The other addresses read their bodies as they please: whatever one leaves
-                // unread, the connection is closed after the answer rather than left for the
-                // client to send its next request on while hyper drops the rest.
-                let (request, read) = Tracked::wrap(request);
+                let body = match body {
+                    Ok(bytes) => Body::from(bytes),
+                    Err(error) => return refused(error),
+                };
+                let request = Request::from_parts(parts, body);
                 let answered = self
                     .inner
                     .router
                     .clone()
-                    .oneshot(case_insensitive_path(request.map(Body::new)))
+                    .oneshot(case_insensitive_path(request))
                     .await;
-                let mut response = match answered {
+                match answered {
                     Ok(response) => response,
                     Err(never) => match never {},
-                };
-                if !read.load(Ordering::Relaxed) {
-                    respond::close_after(&mut response);
                 }
-                response
             }
         }
     }
 
     /// The operation a request calls directly, if it is a POST to a documented address.
-    fn direct<B>(&self, request: &hyper::Request<B>) -> Option<Operation> {
-        if request.method() != Method::POST {
+    fn direct(&self, parts: &Parts) -> Option<Operation> {
+        if parts.method != Method::POST {
             return None;
         }
-        let path = request.uri().path();
+        let path = parts.uri.path();
         self.inner
             .documented
             .iter()
             .find(|(documented, _)| documented == path)
             .map(|&(_, operation)| operation)
     }
-}
 
-/// The answer to a request refused before it was dispatched: the error in the caller's format,
-/// and, if the request has a body (left unread), the connection closed after it.
-fn refusal<B: RequestBody>(
-    state: &AppState,
-    request: &hyper::Request<B>,
-    error: ApiError,
-) -> Response {
-    let format = ResponseFormat::from_headers(request.headers());
-    let mut response = respond::error_response(state, format, request.uri().path(), error);
-    if !request.body().is_end_stream() {
-        respond::close_after(&mut response);
+    fn is_health_check(&self, parts: &Parts) -> bool {
+        if parts.method != Method::GET {
+            return false;
+        }
+        let path = parts.uri.path();
+        let path = path.strip_suffix('/').unwrap_or(path);
+        self.inner
+            .health
+            .iter()
+            .any(|health| health.eq_ignore_ascii_case(path))
     }
-    response
 }
 
 /// The transfer codings of a request other than the one hyper decodes (`chunked`): hyper would
 /// pass such a body on still encoded, so the request is refused with a 501 rather than read as
-/// if it were not.
+/// if it were not. (A request whose last coding is not `chunked` has no length to read it by:
+/// hyper refuses it with a 400 and closes the connection, as RFC 9112 requires.)
 fn unsupported_transfer_coding(headers: &HeaderMap) -> Option<String> {
     let mut codings = headers.get_all(TRANSFER_ENCODING).iter().peekable();
     codings.peek()?;
@@ -173,48 +208,6 @@ fn unsupported_transfer_coding(headers: &HeaderMap) -> Option<String> {
         .filter(|coding| !coding.eq_ignore_ascii_case("chunked"))
         .collect();
     (!unsupported.is_empty()).then(|| unsupported.join(", "))
-}
-
-/// A request body that says whether it was read to its end. Boxed, as the router's bodies
-/// are: this is not the documented addresses' way.
-struct Tracked<B> {
-    inner: Pin<Box<B>>,
-    read: Arc<AtomicBool>,
-}
-
-impl<B: RequestBody> Tracked<B> {
-    fn wrap(request: hyper::Request<B>) -> (hyper::Request<Self>, Arc<AtomicBool>) {
-        let read = Arc::new(AtomicBool::new(request.body().is_end_stream()));
-        let tracked = request.map(|inner| Self {
-            inner: Box::pin(inner),
-            read: read.clone(),
-        });
-        (tracked, read)
-    }
-}
-
-impl<B: RequestBody> hyper::body::Body for Tracked<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let frame = self.inner.as_mut().poll_frame(cx);
-        if matches!(frame, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.read.store(true, Ordering::Relaxed);
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// Lower-cases the path (ASP.NET routes match in any case) and drops a trailing slash; the

@@ -466,7 +466,7 @@ impl Store {
 
     /// The store's periodic upkeep: forgets password checks made at or before
     /// `failures_before` (Unix milliseconds), and on PostgreSQL trims the change log's old end
-    /// (SQLite's checkpoint thread trims its own). The server calls it every few seconds.
+    /// (SQLite's checkpoint thread trims its own). The server calls it every half minute.
     pub async fn housekeeping(&self, failures_before: i64) -> Result<(), StoreError> {
         on_backend!(self, expire_login_failures(failures_before))?;
         if let Self::Postgres(p) = self {

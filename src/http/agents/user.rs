@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use axum::body::Body;
 use axum::http::HeaderValue;
 use axum::http::Request;
 use axum::http::header::{CONTENT_LANGUAGE, CONTENT_TYPE};
@@ -13,8 +14,8 @@ use bytes::Bytes;
 use crate::domain::UserPresenceStatus;
 use crate::http::auth::Caller;
 use crate::http::body::{
-    FromWireFields, GetUserPresenceStatusRequest, RequestBody, SetUserPresenceStatusRequest,
-    collect_body, decode_body,
+    FromWireFields, GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, collect_body,
+    decode_body,
 };
 use crate::http::encode;
 use crate::http::error::ApiError;
@@ -42,25 +43,19 @@ pub enum Operation {
     SetUserPresenceStatus,
 }
 
-/// Answers one call of an operation, its errors included, in the format `Accept` asks for.
+/// Answers one call of an operation, its errors included, in the format `Accept` asks for
+/// (`format`), given its body as the service read it (`http::service`).
 ///
 /// This is the whole of an operation, with no extractors or middleware: the service calls it
 /// directly for POSTs to the documented addresses, which is most of the traffic, and the
-/// router calls it for any other spelling.
-///
-/// The body is read first, whole, whatever turns out wrong with the request: a client on a
-/// kept-alive connection may still be sending it when a 401 is known, and hyper closes a
-/// connection whose body was left unread, under the client's next request. When the body
-/// cannot be read whole (too large), the answer says the connection closes.
+/// router, through [`route`], for any other spelling.
 pub async fn call(
     state: AppState,
     operation: Operation,
-    request: Request<impl RequestBody>,
+    format: ResponseFormat,
+    parts: Parts,
+    body: Result<Bytes, ApiError>,
 ) -> Response {
-    let format = ResponseFormat::from_headers(request.headers());
-    let (parts, body) = request.into_parts();
-    let body = collect_body(&parts.headers, body, state.settings().body_limit).await;
-    let read_whole = body.is_ok();
     let answered = store::one_request(async {
         match operation {
             Operation::GetUserPresenceStatus => {
@@ -72,14 +67,18 @@ pub async fn call(
         }
     })
     .await;
-    let mut response = answered.unwrap_or_else(|error| {
+    answered.unwrap_or_else(|error| {
         let source = ClientUri::of(&parts.uri, &parts.extensions).path();
         respond::error_response(&state, format, source, error)
-    });
-    if !read_whole {
-        respond::close_after(&mut response);
-    }
-    response
+    })
+}
+
+/// [`call`] through the router: the body, read whole by the service already, is taken again.
+pub async fn route(state: AppState, operation: Operation, request: Request<Body>) -> Response {
+    let format = ResponseFormat::from_headers(request.headers());
+    let (parts, body) = request.into_parts();
+    let body = collect_body(&parts.headers, body, state.settings().body_limit).await;
+    call(state, operation, format, parts, body).await
 }
 
 /// What every call carries besides its format, checked in the order of the error table: the

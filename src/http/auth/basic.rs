@@ -14,7 +14,7 @@ use super::Identity;
 use super::cache::{CacheKey, CredentialCache};
 use crate::clock::Clock;
 use crate::domain::UserStatus;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Unavailability};
 use crate::password::{self, Verifier};
 use crate::repeated;
 use crate::store::{Credentials, LoginKey, Store, StoreError};
@@ -27,8 +27,14 @@ pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// up or stored. SuperOffice's logins are far shorter.
 pub const MAX_LOGIN_BYTES: usize = 256;
 
-/// Verifications waiting for an Argon2 thread at most, beyond which a check waits to queue.
-const VERIFICATION_QUEUE: usize = 1024;
+/// Password checks under way at most, per Argon2 thread (recorded, or waiting for a thread):
+/// about a sixth of a second of work each.
+const CHECKS_PER_THREAD: usize = 8;
+
+/// How long a password check waits for its turn before it is refused as busy (a 503): before
+/// it is recorded or made, so that it counts against no login. A flood of guesses thus neither
+/// waits without end nor holds for long the places of the requests answered at once.
+const CHECK_WAIT: Duration = Duration::from_secs(1);
 
 pub struct BasicAuthenticator {
     cache: CredentialCache,
@@ -38,6 +44,8 @@ pub struct BasicAuthenticator {
     /// passwords queues instead of taking every core from the requests answered from the
     /// cache, and each thread keeps its memory rather than allocating it per check.
     verifier: Verifier,
+    /// One permit per check under way, from its record to its verdict.
+    checks: tokio::sync::Semaphore,
 }
 
 /// The outcome of checking a password.
@@ -56,11 +64,13 @@ impl BasicAuthenticator {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         // Made now rather than on the first unknown login, which would stall a request.
         dummy_hash();
+        let checks = cores * CHECKS_PER_THREAD;
         Self {
             cache: CredentialCache::new(),
             checking: Turns::default(),
-            verifier: Verifier::start(cores, VERIFICATION_QUEUE)
+            verifier: Verifier::start(cores, checks)
                 .expect("the operating system starts the password threads"),
+            checks: tokio::sync::Semaphore::new(checks),
         }
     }
 
@@ -174,6 +184,15 @@ impl BasicAuthenticator {
             debug!(bytes = login.len(), "the login is too long to be one");
             return Ok(PasswordCheck::Invalid);
         }
+        let Ok(Ok(_check)) = tokio::time::timeout(CHECK_WAIT, self.checks.acquire()).await else {
+            repeated::OVERLOADED.report(|unlogged| {
+                warn!(
+                    unlogged,
+                    "a password check was refused: too many are waiting"
+                );
+            });
+            return Err(ApiError::Unavailable(Unavailability::Busy));
+        };
         let now = clock.now_millis();
         let window_start = now - i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
         let key = LoginKey::of(login);
@@ -212,7 +231,9 @@ impl BasicAuthenticator {
                 Ok(PasswordCheck::Valid(user))
             }
             _ => {
-                warn!(login, "failed password");
+                repeated::FAILED_PASSWORD.report(|unlogged| {
+                    warn!(login, unlogged, "failed password");
+                });
                 Ok(PasswordCheck::Invalid)
             }
         }
@@ -225,10 +246,6 @@ impl BasicAuthenticator {
             .await
             .map_err(|_| ApiError::Internal)
     }
-
-    pub fn cache(&self) -> &CredentialCache {
-        &self.cache
-    }
 }
 
 impl Default for BasicAuthenticator {
@@ -238,12 +255,16 @@ impl Default for BasicAuthenticator {
 }
 
 /// One lock per key in use: holders of one key take turns, other keys do not wait. A key's
-/// entry lives while someone holds or waits for it, so the map holds no more entries than
-/// there are checks in flight.
+/// entry counts the turns that hold or wait for it and goes with the last, also when a waiting
+/// request is given up (its turn is dropped before it got the lock), so the map holds no more
+/// entries than there are checks in flight.
 #[derive(Default)]
 struct Turns {
-    locks: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<CacheKey, KeyLock>>,
 }
+
+/// A key's lock, and how many turns hold or wait for it.
+type KeyLock = (Arc<tokio::sync::Mutex<()>>, usize);
 
 /// A turn of one key, given back when dropped.
 struct Turn<'a> {
@@ -254,38 +275,37 @@ struct Turn<'a> {
 
 impl Turns {
     async fn turn(&self, key: CacheKey) -> Turn<'_> {
-        let lock = self
-            .locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default()
-            .clone();
-        Turn {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            let (lock, turns) = locks.entry(key).or_default();
+            *turns += 1;
+            lock.clone()
+        };
+        // Made before the wait, so that it is dropped, and counted out, however the wait ends.
+        let mut turn = Turn {
             turns: self,
             key,
-            guard: Some(lock.lock_owned().await),
-        }
+            guard: None,
+        };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
+        self.guard.take();
         let mut locks = self
             .turns
             .locks
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // The map's reference and this turn's: nobody waits, so the entry goes. The guard is
-        // given back after, with the map still locked, so a newcomer either finds no entry or
-        // one that is free.
-        if locks
-            .get(&self.key)
-            .is_some_and(|lock| Arc::strong_count(lock) <= 2)
-        {
-            locks.remove(&self.key);
+        if let Some((_, turns)) = locks.get_mut(&self.key) {
+            *turns -= 1;
+            if *turns == 0 {
+                locks.remove(&self.key);
+            }
         }
-        self.guard.take();
     }
 }
 
@@ -316,5 +336,24 @@ fn fail_closed(error: StoreError) -> ApiError {
             });
             ApiError::Unavailable(crate::http::error::Unavailability::Database)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_turn_given_up_while_waiting_leaves_no_entry_behind() {
+        let turns = Turns::default();
+        let key = CredentialCache::new().key(b"anna:guess");
+        let first = turns.turn(key).await;
+        let given_up = tokio::time::timeout(Duration::from_millis(20), turns.turn(key)).await;
+        assert!(given_up.is_err(), "the second waits for the first");
+        drop(first);
+        assert!(turns.locks.lock().unwrap().is_empty());
+        // And a turn taken in full goes too.
+        drop(turns.turn(key).await);
+        assert!(turns.locks.lock().unwrap().is_empty());
     }
 }

@@ -125,17 +125,30 @@ impl CredentialCache {
         fresh
     }
 
+    /// Past either bound, an eighth of the entries go at once: one pass for as many inserts,
+    /// where evicting one at a time would scan the table from its start for each.
     pub fn insert(&self, key: CacheKey, associate_id: AssociateId, password_hash: &str) {
+        if password_hash.len() > MAX_HASH_BYTES / 8 {
+            // Not a hash this program made: not kept.
+            return;
+        }
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         entries.remove(&key);
-        while entries.map.len() >= CAPACITY
+        if entries.map.len() >= CAPACITY
             || entries.hash_bytes + password_hash.len() > MAX_HASH_BYTES
         {
-            let Some(victim) = entries.map.keys().next().copied() else {
-                // A single hash larger than the whole budget is not kept.
-                return;
-            };
-            entries.remove(&victim);
+            let keep_entries = CAPACITY - CAPACITY / 8;
+            let keep_bytes = MAX_HASH_BYTES - MAX_HASH_BYTES / 8 - password_hash.len();
+            let (mut count, mut bytes) = (entries.map.len(), entries.hash_bytes);
+            entries.map.retain(|_, entry| {
+                let over = count > keep_entries || bytes > keep_bytes;
+                if over {
+                    count -= 1;
+                    bytes -= entry.password_hash.len();
+                }
+                !over
+            });
+            entries.hash_bytes = bytes;
         }
         entries.hash_bytes += password_hash.len();
         entries.map.insert(

@@ -16,20 +16,24 @@ use crate::store::{Credentials, StoreError, UserChange};
 const KEPT_CHANGES: i64 = 100_000;
 
 impl PostgresStore {
-    /// Applies every change to Service users since the cache's revision: first numbers what
-    /// was committed (see migration 0005), then reads the changes numbered after the cache's
-    /// revision and those not numbered yet, which are committed all the same.
+    /// Applies every change to Service users since the cache's revision: first numbers every
+    /// change committed (see migration 0005), so that the revision the cache then reflects
+    /// covers each change committed before this call, then reads those after its revision.
+    ///
+    /// That the numbering is whole matters beyond this refresh: a lookup that read a row at an
+    /// older revision, before a change was committed, is then refused by the cache
+    /// (`UserCache::insert_presence`), where it could otherwise be kept after the refresh and
+    /// answer the row from before the change.
     pub(super) async fn refresh_users(&self) -> Result<(), StoreError> {
         let since = self.users.revision();
         let client = self.client().await?;
-        let (latest, oldest, complete) = number_user_changes(&client).await?;
+        let (latest, oldest) = number_user_changes(&client).await?;
         let mut changes = Changes {
             revision: latest,
             ..Changes::default()
         };
-        // Nothing cached yet (since -1), a database whose revisions went back, or, with every
-        // committed change numbered, nothing new.
-        if since < 0 || latest < since || (complete && latest == since) {
+        // Nothing cached yet (since -1), nothing new, or a database whose revisions went back.
+        if since < 0 || latest <= since {
             self.users.apply(changes, None);
             return Ok(());
         }
@@ -38,15 +42,13 @@ impl PostgresStore {
                 "SELECT c.associate_id, c.login,
                         u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
                  FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
-                 WHERE c.revision > $1 OR c.revision IS NULL
-                 ORDER BY c.revision NULLS LAST, c.id
-                 LIMIT $2",
+                 WHERE c.revision > $1 ORDER BY c.revision LIMIT $2",
             )
             .await
             .map_err(classify)?;
         let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
-        // Rows may reflect changes numbered after `latest`, or not numbered yet: applying
-        // them is harmless, and a later refresh applies them again.
+        // Rows may reflect changes numbered after `latest`: applying them is harmless, and
+        // a later refresh applies them again.
         let rows = client
             .query(&statement, &[&since, &limit])
             .await
@@ -81,8 +83,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Changes numbered after `after`, oldest first: numbered first, as far as no other
-    /// numbering is under way.
+    /// Changes numbered after `after`, oldest first: every change committed is numbered first.
     pub(in crate::store) async fn user_changes_after(
         &self,
         after: i64,
@@ -127,14 +128,13 @@ impl PostgresStore {
     }
 }
 
-/// Numbers every change committed and not yet numbered, unless another node is numbering just
-/// then; the latest and oldest revision of the log, and whether this call numbered (so that
-/// every change committed before it is numbered).
-async fn number_user_changes(client: &Object) -> Result<(i64, i64, bool), StoreError> {
+/// Numbers every change committed and not yet numbered (waiting, if another node is numbering
+/// just then, for it to finish); the latest and oldest revision of the log.
+async fn number_user_changes(client: &Object) -> Result<(i64, i64), StoreError> {
     let statement = client
-        .prepare_cached("SELECT latest, oldest, complete FROM number_user_changes()")
+        .prepare_cached("SELECT latest, oldest FROM number_user_changes()")
         .await
         .map_err(classify)?;
     let row = client.query_one(&statement, &[]).await.map_err(classify)?;
-    Ok((row.get(0), row.get(1), row.get(2)))
+    Ok((row.get(0), row.get(1)))
 }

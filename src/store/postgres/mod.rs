@@ -163,8 +163,12 @@ fn status_column(presence: &UserPresenceStatus) -> i16 {
     i16::try_from(presence.status.number()).expect("status numbers fit a SMALLINT")
 }
 
-/// Tells an unreachable or overloaded database (a 503, worth retrying) from everything else.
+/// Tells an unreachable or overloaded database (a 503, worth retrying) and a full disk (named
+/// as one) from everything else.
 fn classify(error: tokio_postgres::Error) -> StoreError {
+    if error.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::DiskFull(error.to_string());
+    }
     let transient = error.is_closed()
         || error.code().is_none_or(|code| {
             matches!(

@@ -198,6 +198,46 @@ async fn a_write_waiting_for_a_lock_stalls_no_read() {
     );
 }
 
+/// A Set whose caller gave up (its request timed out, its client left) before its commit began
+/// is not stored: a failed request changes nothing.
+#[tokio::test]
+async fn a_set_whose_caller_is_gone_before_its_commit_is_not_stored() {
+    let (_directory, store, outsider) = store_and_outsider().await;
+    let id = AssociateId::new(1);
+    outsider.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let away = UserPresenceStatus {
+        status: UserStatus::StatusNotAvailable,
+        message: Message::none(),
+    };
+    let given_up = {
+        let store = store.clone();
+        tokio::spawn(async move { store.set_presence(id, away).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    given_up.abort();
+    assert!(given_up.await.unwrap_err().is_cancelled());
+    outsider.execute_batch("COMMIT").unwrap();
+    // A later Set is committed after the one given up, and the one given up left no trace.
+    let present = UserPresenceStatus {
+        status: UserStatus::StatusReadOnly,
+        message: Message::none(),
+    };
+    store
+        .set_presence(AssociateId::new(99), present)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.presence(id).await.unwrap().unwrap().status,
+        UserStatus::StatusNormal
+    );
+    let changes = store.user_changes_after(0, 100).await.unwrap();
+    assert!(
+        changes
+            .iter()
+            .all(|change| change.associate_id != id || change.revision == 1)
+    );
+}
+
 #[tokio::test]
 async fn migrating_a_version_3_database_keeps_its_users_and_their_tickets() {
     let directory = tempfile::tempdir().unwrap();

@@ -152,19 +152,7 @@ fn run(mut connection: Connection, users: &Users, mut jobs: mpsc::Receiver<Job>)
             return;
         };
         match job {
-            Job::Other(work) => {
-                // A job that panics answers its caller by dropping the reply; the thread, and
-                // every later write, carries on, with any transaction the job left open rolled
-                // back.
-                if std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut connection))).is_err() {
-                    tracing::error!("a database write panicked");
-                    if !connection.is_autocommit()
-                        && let Err(error) = connection.execute_batch("ROLLBACK")
-                    {
-                        tracing::error!(%error, "cannot roll back after a panicked write");
-                    }
-                }
-            }
+            Job::Other(work) => survive_panic(&mut connection, |connection| work(connection)),
             Job::Sets(sets) => {
                 batch.extend(sets);
                 // Batches that queued up while the last commit ran share this one.
@@ -180,8 +168,26 @@ fn run(mut connection: Connection, users: &Users, mut jobs: mpsc::Receiver<Job>)
                         Err(_) => break,
                     }
                 }
-                commit_and_answer(&connection, users, &mut batch);
+                survive_panic(&mut connection, |connection| {
+                    commit_and_answer(connection, users, &mut batch);
+                });
+                // Answered, or, after a panic, dropped: their callers learn it either way.
+                batch.clear();
             }
+        }
+    }
+}
+
+/// Runs a job so that a panic in it ends the job, not the thread: its callers learn it as
+/// their replies are dropped, any transaction it left open is rolled back, and every later
+/// write is taken as before.
+fn survive_panic(connection: &mut Connection, job: impl FnOnce(&mut Connection)) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| job(connection))).is_err() {
+        tracing::error!("a database write panicked");
+        if !connection.is_autocommit()
+            && let Err(error) = connection.execute_batch("ROLLBACK")
+        {
+            tracing::error!(%error, "cannot roll back after a panicked write");
         }
     }
 }
@@ -189,9 +195,9 @@ fn run(mut connection: Connection, users: &Users, mut jobs: mpsc::Receiver<Job>)
 /// Commits a batch of Sets and answers each.
 fn commit_and_answer(connection: &Connection, users: &Users, batch: &mut Vec<PresenceWrite>) {
     match commit_presence_batch(connection, users, batch) {
-        Ok(results) => {
-            for (write, result) in batch.drain(..).zip(results) {
-                let _ = write.reply.send(result);
+        Ok(stored) => {
+            for (write, stored) in batch.drain(..).zip(stored) {
+                let _ = write.reply.send(Ok(stored));
             }
         }
         Err(error) => {
@@ -206,18 +212,19 @@ fn commit_and_answer(connection: &Connection, users: &Users, batch: &mut Vec<Pre
     }
 }
 
-/// One transaction for a batch of Sets. A Set that fails alone (its statement) gets its own
-/// error without stopping the others; if the commit fails, none is stored.
-#[allow(clippy::type_complexity)]
+/// One transaction for a batch of Sets: each stored as given (`None` for an associate who is
+/// no Service user), or, if any statement or the commit fails, none. A failed statement fails
+/// the batch, as SQLite may already have rolled the transaction back (a full disk, an I/O
+/// error), leaving the statements after it to commit one by one.
 fn commit_presence_batch(
     connection: &Connection,
     users: &Users,
     batch: &[PresenceWrite],
-) -> Result<Vec<Result<Option<UserPresenceStatus>, StoreError>>, rusqlite::Error> {
+) -> Result<Vec<Option<UserPresenceStatus>>, rusqlite::Error> {
     let now = unix_millis();
     let mut presences = Vec::with_capacity(batch.len());
     // Read with the write lock held: nobody else can commit until this transaction has.
-    let (before, after, mark_before, results) =
+    let (before, after, mark_before, stored) =
         in_transaction(connection, "BEGIN IMMEDIATE", |tx| {
             let before = latest_revision(tx)?;
             let mark_before = users.look();
@@ -227,27 +234,32 @@ fn commit_presence_batch(
                 "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
                  WHERE associate_id = ?1",
             )?;
-            let results = batch
-                .iter()
-                .map(|write| {
-                    let updated = update.execute(params![
-                        write.associate_id.get(),
-                        write.presence.status.number(),
-                        write.presence.message.as_deref(),
-                        now
-                    ])?;
-                    if updated == 0 {
-                        return Ok(None);
-                    }
-                    presences.push((write.associate_id, write.presence.clone()));
-                    Ok(Some(write.presence.clone()))
-                })
-                .collect();
+            let mut stored = Vec::with_capacity(batch.len());
+            for write in batch {
+                // A Set whose caller is gone (its request timed out, its client left) is not
+                // stored: a failed request changes nothing.
+                if write.reply.is_closed() {
+                    stored.push(None);
+                    continue;
+                }
+                let updated = update.execute(params![
+                    write.associate_id.get(),
+                    write.presence.status.number(),
+                    write.presence.message.as_deref(),
+                    now
+                ])?;
+                if updated == 0 {
+                    stored.push(None);
+                    continue;
+                }
+                presences.push((write.associate_id, write.presence.clone()));
+                stored.push(Some(write.presence.clone()));
+            }
             // The trigger logged one change per updated row, each numbered one past the
             // largest revision (a log row's revision is its rowid): no need to ask again.
             let after = before + presences.len() as i64;
             debug_assert_eq!(latest_revision(tx)?, after);
-            Ok::<_, rusqlite::Error>((before, after, mark_before, results))
+            Ok::<_, rusqlite::Error>((before, after, mark_before, stored))
         })?;
     // This commit is the only one since `mark_before` if the header counts exactly one more.
     let marks = mark_before
@@ -259,5 +271,5 @@ fn commit_presence_batch(
     if let Ok(_no_refresh_meanwhile) = users.refreshing.try_lock() {
         users.cache.apply_own(before, after, presences, marks);
     }
-    Ok(results)
+    Ok(stored)
 }
