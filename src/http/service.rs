@@ -147,7 +147,7 @@ impl Service {
         };
         match self.direct(&parts) {
             Some(operation) => {
-                user::call(self.inner.state.clone(), operation, format, parts, body).await
+                user::call(self.inner.state.clone(), operation, format, &parts, body).await
             }
             None => {
                 let body = match body {

@@ -53,16 +53,16 @@ pub async fn call(
     state: AppState,
     operation: Operation,
     format: ResponseFormat,
-    parts: Parts,
+    parts: &Parts,
     body: Result<Bytes, ApiError>,
 ) -> Response {
     let answered = store::one_request(async {
         match operation {
             Operation::GetUserPresenceStatus => {
-                get_user_presence_status(&state, format, &parts, body).await
+                get_user_presence_status(&state, format, parts, body).await
             }
             Operation::SetUserPresenceStatus => {
-                set_user_presence_status(&state, format, &parts, body).await
+                set_user_presence_status(&state, format, parts, body).await
             }
         }
     })
@@ -78,7 +78,7 @@ pub async fn route(state: AppState, operation: Operation, request: Request<Body>
     let format = ResponseFormat::from_headers(request.headers());
     let (parts, body) = request.into_parts();
     let body = collect_body(&parts.headers, body, state.settings().body_limit).await;
-    call(state, operation, format, parts, body).await
+    call(state, operation, format, &parts, body).await
 }
 
 /// What every call carries besides its format, checked in the order of the error table: the
