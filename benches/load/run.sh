@@ -142,7 +142,10 @@ fi
 
 if ((build)); then
     say "building (release)"
-    cargo build --release --quiet --bin presence --example floor
+    # Apart: built together, the server would get the features the example's dev-dependencies
+    # turn on (tokio's test-util), which the server as shipped does not have.
+    cargo build --release --quiet --bin presence
+    cargo build --release --quiet --example floor
 fi
 
 # --- Scratch space and clean-up --------------------------------------------------------------
