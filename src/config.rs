@@ -1,5 +1,5 @@
 //! Settings of the HTTP server, read from flags and `PRESENCE_*` environment variables (the
-//! command line in `cli.rs` declares both).
+//! command line in `cli/serve.rs` declares both).
 
 use std::fmt;
 use std::path::PathBuf;
