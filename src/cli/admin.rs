@@ -297,6 +297,12 @@ fn parse_language(code: &str) -> Result<Language, CliError> {
     Language::from_tag(code).ok_or_else(|| CliError::UnknownLanguage(code.to_owned()))
 }
 
+pub(super) async fn backup(store: &Store, file: std::path::PathBuf) -> Result<(), CliError> {
+    let report = store.backup(file.clone()).await?;
+    println!("backed up {} bytes to {}", report.bytes, file.display());
+    Ok(())
+}
+
 pub(super) async fn resource(store: &Store, command: ResourceCommand) -> Result<(), CliError> {
     match command {
         ResourceCommand::Set {

@@ -75,6 +75,11 @@ pub enum Command {
     /// Manage the texts that [SR_NAME] references in messages are replaced with.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Copy a SQLite database, as of one moment, to a new file while servers go on using it.
+    Backup {
+        /// Where the copy goes; the file must not exist yet.
+        file: std::path::PathBuf,
+    },
 }
 
 fn millis(duration: std::time::Duration) -> u64 {
@@ -125,6 +130,11 @@ impl Cli {
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
             set_queue: self.set_queue,
         };
+        if matches!(self.command, Command::Backup { .. }) && store::is_postgres_url(&self.database)
+        {
+            // Said before connecting: the answer does not depend on the database.
+            return Err(StoreError::BackupWithPgDump.into());
+        }
         let (store, report) = Store::open_and_migrate_with(&self.database, &settings).await?;
         match self.command {
             Command::Migrate => println!("{report}"),
@@ -140,6 +150,7 @@ impl Cli {
             Command::Token(command) => admin::token(&store, command).await?,
             Command::App(command) => admin::app(&store, command).await?,
             Command::Resource(command) => admin::resource(&store, command).await?,
+            Command::Backup { file } => admin::backup(&store, file).await?,
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! module owns the facade and the types that cross it; `cache.rs` the users kept in memory by
 //! both backends; `migrations.rs` the schema histories; `sqlite/` and `postgres/` the
 //! backends, each split by idea into files of the same names (`presence.rs`, `users.rs`,
-//! `changes.rs`, `tokens.rs`, `lockout.rs`, `resources.rs`), so that where an idea is stored
+//! `changes.rs`, `tokens.rs`, `lockout.rs`, `resources.rs`, `backup.rs`), so that where an
+//! idea is stored
 //! has one answer per backend, side by side.
 //!
 //! An enum rather than a trait object or generics, so the HTTP code compiles once and every
@@ -162,7 +163,7 @@ pub enum StoreError {
     Busy,
     #[error("database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {path}")]
     Open {
         path: String,
         source: rusqlite::Error,
@@ -187,6 +188,17 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
+    #[error("{0} exists already: a backup is written to a new file")]
+    BackupExists(String),
+    #[error("cannot write the backup {path}")]
+    BackupFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "a PostgreSQL database is backed up with PostgreSQL's own tools: pg_dump --format=custom --file=FILE 'postgres://...', and restored with pg_restore"
+    )]
+    BackupWithPgDump,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -244,7 +256,7 @@ impl Store {
         {
             return Ok(Self::Sqlite(SqliteStore::open(location, settings)?));
         }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if is_postgres_url(url) {
             return Ok(Self::Postgres(PostgresStore::open(url, settings)?));
         }
         Err(StoreError::UnsupportedUrl(postgres::redact(url)))
@@ -363,6 +375,22 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<UserChange>, StoreError> {
         on_backend!(self, user_changes_after(after, limit))
+    }
+}
+
+/// What a backup copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupReport {
+    pub bytes: u64,
+}
+
+/// Backups.
+impl Store {
+    /// Copies the database, as of one commit, to a new file at `to`, while servers go on
+    /// using it. SQLite only: PostgreSQL's are made with its own tools
+    /// ([`StoreError::BackupWithPgDump`]).
+    pub async fn backup(&self, to: std::path::PathBuf) -> Result<BackupReport, StoreError> {
+        on_backend!(self, backup(to))
     }
 }
 
@@ -517,6 +545,11 @@ pub fn one_request<F: std::future::Future>(
     work: F,
 ) -> impl std::future::Future<Output = F::Output> {
     REQUEST_SAW_A_ROUND.scope(std::cell::Cell::new(false), work)
+}
+
+/// Whether a database URL names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Logins and application names match in ASCII case only, as SQLite's NOCASE folds them:

@@ -1,7 +1,11 @@
 //! The administration commands, run as a person runs them.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+
+use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use presence::store::{NewServiceUser, Store};
 
 use crate::helpers::*;
 
@@ -12,6 +16,7 @@ both_backends!(
     the_cli_and_a_running_server_share_the_database,
     tickets_tokens_and_applications_from_the_command_line,
     resources_are_set_listed_and_imported,
+    a_backup_under_sets_holds_every_set_acknowledged_before_it,
 );
 
 /// Runs commands on a fresh database of the test's backend.
@@ -474,4 +479,115 @@ async fn resources_are_set_listed_and_imported() {
             .await;
         assert_eq!(response.json()["Message"], text, "{language}");
     }
+}
+
+/// Sets run against a server, one after another, while `presence backup` copies its database;
+/// the copy, restored as a database of its own, holds every Set acknowledged before the backup
+/// began. On PostgreSQL the command points to pg_dump and writes nothing.
+async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    let backup = |file: PathBuf, database_url: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(presence_binary())
+                .env("PRESENCE_LOG", "warn")
+                .args(["--database", &database_url, "backup"])
+                .arg(&file)
+                .output()
+                .unwrap()
+        })
+    };
+    if matches!(Backend::current(), Backend::Postgres { .. }) {
+        let output = backup(file.clone(), app.database_url.clone())
+            .await
+            .unwrap();
+        assert!(error(&output).contains("pg_dump"));
+        assert!(!file.exists());
+        return;
+    }
+
+    const USERS: i32 = 400;
+    const FIRST: i32 = 10_000;
+    for i in 0..USERS {
+        app.store
+            .add_user(NewServiceUser {
+                associate_id: AssociateId::new(FIRST + i),
+                login: format!("backup{i}"),
+                password_hash: None,
+                is_admin: false,
+                presence: UserPresenceStatus {
+                    status: UserStatus::StatusNormal,
+                    message: Message::none(),
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sets = tokio::spawn({
+        let (acknowledged, stop, address) = (acknowledged.clone(), stop.clone(), app.address);
+        async move {
+            for i in 0..USERS {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let body = format!(
+                    r#"{{"AssociateId":{},"UserPresenceStatus":{{"Status":"StatusNotAvailable","Message":"set {i}"}}}}"#,
+                    FIRST + i
+                );
+                let response = send_to(address, Request::post(SET).basic(ADMIN).json(&body)).await;
+                assert_eq!(response.status, 200, "{}", response.text());
+                acknowledged.lock().unwrap().push(i);
+            }
+        }
+    });
+    while acknowledged.lock().unwrap().len() < 50 {
+        assert!(!sets.is_finished(), "the Sets stopped early");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    let before = acknowledged.lock().unwrap().clone();
+    let output = backup(file.clone(), app.database_url.clone())
+        .await
+        .unwrap();
+    let during = acknowledged.lock().unwrap().len() - before.len();
+    stop.store(true, Ordering::Relaxed);
+    sets.await.unwrap();
+    assert!(stdout(&output).starts_with("backed up "));
+    assert!(during > 0, "no Set was acknowledged while the backup ran");
+
+    // Restored as the README says: the one file, copied into place.
+    let restored = dir.path().join("restored.db");
+    std::fs::copy(&file, &restored).unwrap();
+    let check: String = rusqlite::Connection::open(&restored)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let (store, _) = Store::open_and_migrate(&format!("sqlite://{}", restored.display()))
+        .await
+        .unwrap();
+    for i in before {
+        let presence = store
+            .presence(AssociateId::new(FIRST + i))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(presence.status, UserStatus::StatusNotAvailable);
+        assert_eq!(
+            presence.message,
+            Message::new(Some(format!("set {i}"))).unwrap()
+        );
+    }
+
+    // A backup is never written over a file.
+    let again = backup(file.clone(), app.database_url.clone())
+        .await
+        .unwrap();
+    assert!(error(&again).contains("exists already"));
 }

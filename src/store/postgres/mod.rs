@@ -9,6 +9,7 @@
 //! turns into [`StoreError::Unavailable`] (a 503) within a known time, and the pool connects
 //! again by itself once the database is back.
 
+mod backup;
 mod changes;
 mod lockout;
 mod presence;

@@ -18,6 +18,7 @@
 //! thread of their own. What runs inline is memory only: the user cache, and the reading of
 //! the wal-index that says whether the cache is current.
 
+mod backup;
 mod changes;
 mod checkpoint;
 mod lockout;
