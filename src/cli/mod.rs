@@ -130,10 +130,13 @@ impl Cli {
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
             set_queue: self.set_queue,
         };
-        if matches!(self.command, Command::Backup { .. }) && store::is_postgres_url(&self.database)
-        {
-            // Said before connecting: the answer does not depend on the database.
-            return Err(StoreError::BackupWithPgDump.into());
+        if let Command::Backup { file } = self.command {
+            if store::is_postgres_url(&self.database) {
+                // Said before connecting: the answer does not depend on the database.
+                return Err(StoreError::BackupWithPgDump.into());
+            }
+            let store = Store::open_existing(&self.database, &settings).await?;
+            return admin::backup(&store, file).await;
         }
         let (store, report) = Store::open_and_migrate_with(&self.database, &settings).await?;
         match self.command {
@@ -150,7 +153,7 @@ impl Cli {
             Command::Token(command) => admin::token(&store, command).await?,
             Command::App(command) => admin::app(&store, command).await?,
             Command::Resource(command) => admin::resource(&store, command).await?,
-            Command::Backup { file } => admin::backup(&store, file).await?,
+            Command::Backup { .. } => unreachable!("answered before the schema is touched"),
         }
         Ok(())
     }

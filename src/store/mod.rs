@@ -3,8 +3,7 @@
 //! both backends; `migrations.rs` the schema histories; `sqlite/` and `postgres/` the
 //! backends, each split by idea into files of the same names (`presence.rs`, `users.rs`,
 //! `changes.rs`, `tokens.rs`, `lockout.rs`, `resources.rs`, `backup.rs`), so that where an
-//! idea is stored
-//! has one answer per backend, side by side.
+//! idea is stored has one answer per backend, side by side.
 //!
 //! An enum rather than a trait object or generics, so the HTTP code compiles once and every
 //! call is a direct match.
@@ -188,6 +187,8 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     #[error("a database task stopped unexpectedly")]
     TaskFailed,
+    #[error("there is no database at {0}")]
+    NoDatabase(String),
     #[error("{0} exists already: a backup is written to a new file")]
     BackupExists(String),
     #[error("cannot write the backup {path}")]
@@ -250,10 +251,7 @@ impl Store {
 
     /// Opens the database a URL names: `sqlite://` or `postgres://` (`postgresql://`).
     pub fn open_with(url: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        if let Some(location) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(location) = sqlite_location(url) {
             return Ok(Self::Sqlite(SqliteStore::open(location, settings)?));
         }
         if is_postgres_url(url) {
@@ -277,6 +275,22 @@ impl Store {
             .map_err(|_| StoreError::TaskFailed)??;
         let report = store.migrate().await?;
         Ok((store, report))
+    }
+
+    /// Opens a database that exists already, as it is, its schema untouched: for a command that
+    /// copies it (a backup), which must neither make an empty file where a path is mistyped
+    /// nor change a schema that servers of an older version use.
+    pub async fn open_existing(url: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        if let Some(location) = sqlite_location(url) {
+            let path = location.split_once('?').map_or(location, |(path, _)| path);
+            if !std::path::Path::new(path).is_file() {
+                return Err(StoreError::NoDatabase(path.to_owned()));
+            }
+        }
+        let (url, settings) = (url.to_owned(), settings.clone());
+        tokio::task::spawn_blocking(move || Self::open_with(&url, &settings))
+            .await
+            .map_err(|_| StoreError::TaskFailed)?
     }
 
     /// Whether the database answers: what `/health/ready` reports.
@@ -545,6 +559,12 @@ pub fn one_request<F: std::future::Future>(
     work: F,
 ) -> impl std::future::Future<Output = F::Output> {
     REQUEST_SAW_A_ROUND.scope(std::cell::Cell::new(false), work)
+}
+
+/// The path and options of a SQLite database URL, or `None` when it names no SQLite database.
+fn sqlite_location(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
 }
 
 /// Whether a database URL names a PostgreSQL database.

@@ -510,7 +510,7 @@ async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
         return;
     }
 
-    const USERS: i32 = 400;
+    const USERS: i32 = 1500;
     const FIRST: i32 = 10_000;
     for i in 0..USERS {
         app.store
@@ -551,17 +551,21 @@ async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 
-    let before = acknowledged.lock().unwrap().clone();
+    let before = acknowledged.lock().unwrap().len();
     let output = backup(file.clone(), app.database_url.clone())
         .await
         .unwrap();
-    let during = acknowledged.lock().unwrap().len() - before.len();
+    let during = acknowledged.lock().unwrap().len() - before;
     stop.store(true, Ordering::Relaxed);
     sets.await.unwrap();
     assert!(stdout(&output).starts_with("backed up "));
     assert!(during > 0, "no Set was acknowledged while the backup ran");
+    assert!(
+        acknowledged.lock().unwrap().len() < USERS as usize,
+        "the Sets ran out before the backup ended"
+    );
 
-    // Restored as the README says: the one file, copied into place.
+    // Restored as the README says: the one file, put in place.
     let restored = dir.path().join("restored.db");
     std::fs::copy(&file, &restored).unwrap();
     let check: String = rusqlite::Connection::open(&restored)
@@ -572,22 +576,46 @@ async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
     let (store, _) = Store::open_and_migrate(&format!("sqlite://{}", restored.display()))
         .await
         .unwrap();
-    for i in before {
+    // The Sets were made one after another: a copy as of one commit holds the first k of
+    // them and none after, and k counts at least those acknowledged before it began.
+    let mut held = Vec::new();
+    for i in 0..USERS {
         let presence = store
             .presence(AssociateId::new(FIRST + i))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(presence.status, UserStatus::StatusNotAvailable);
-        assert_eq!(
-            presence.message,
-            Message::new(Some(format!("set {i}"))).unwrap()
-        );
+        if presence.status == UserStatus::StatusNotAvailable {
+            assert_eq!(
+                presence.message,
+                Message::new(Some(format!("set {i}"))).unwrap()
+            );
+            held.push(i);
+        }
     }
+    let k = held.len();
+    assert_eq!(
+        held,
+        (0..k as i32).collect::<Vec<_>>(),
+        "not one moment's copy"
+    );
+    assert!(
+        k >= before,
+        "{k} Sets in the copy, {before} acknowledged before it began"
+    );
 
-    // A backup is never written over a file.
+    // A backup is never written over a file, and one of no database makes none.
+    let bytes = std::fs::read(&file).unwrap();
     let again = backup(file.clone(), app.database_url.clone())
         .await
         .unwrap();
     assert!(error(&again).contains("exists already"));
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    let missing = dir.path().join("missing.db");
+    let other = dir.path().join("other.db");
+    let output = backup(other.clone(), format!("sqlite://{}", missing.display()))
+        .await
+        .unwrap();
+    assert!(error(&output).contains("there is no database at"));
+    assert!(!missing.exists() && !other.exists());
 }

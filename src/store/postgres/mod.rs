@@ -1,7 +1,7 @@
 //! The backend for several nodes: PostgreSQL through a connection pool. This module owns the
 //! pool, migrations and the sorting of errors; each idea the store holds has a file of its
 //! own, named as in the SQLite backend: `presence.rs`, `users.rs`, `changes.rs`, `tokens.rs`,
-//! `lockout.rs`, `resources.rs`; and, PostgreSQL's own, `rounds.rs` (one look at the database
+//! `lockout.rs`, `resources.rs`, `backup.rs` (which points to PostgreSQL's own tools); and, PostgreSQL's own, `rounds.rs` (one look at the database
 //! shared by the requests waiting for one).
 //!
 //! Every wait is bounded: taking a connection (connecting included) by the acquire timeout,

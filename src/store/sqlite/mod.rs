@@ -8,6 +8,7 @@
 //! - `tokens.rs`: tickets, access tokens and applications;
 //! - `lockout.rs`: the records of password checks;
 //! - `resources.rs`: the texts of `[SR_NAME]` references;
+//! - `backup.rs`: a consistent copy of the file while it is in use;
 //!
 //! and, SQLite's own: `writer.rs` (the writer thread), `checkpoint.rs` (the checkpoint thread)
 //! and `wal_index.rs` (has anything been committed?).
