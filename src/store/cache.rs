@@ -6,8 +6,8 @@
 //! `changes.rs`). The cache knows the revision its entries reflect; before it answers, its
 //! backend makes sure nothing was committed since (on SQLite by reading the wal-index, which
 //! costs no system call; on PostgreSQL by one query shared among the requests waiting for one)
-//! and otherwise applies every change after that revision. So a change by another process or node is seen by the
-//! first request that starts after its commit.
+//! and otherwise applies every change after that revision. So a change by another process or
+//! node is seen by the first request that starts after its commit.
 //!
 //! Entries are made on first use, not loaded up front, so start-up does not depend on the
 //! number of associates and memory only on how many of them are asked about. Each kind is

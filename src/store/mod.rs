@@ -143,6 +143,23 @@ pub struct NewServiceUser {
     pub presence: UserPresenceStatus,
 }
 
+impl NewServiceUser {
+    /// A user who is present (`StatusNormal`, no message), no administrator, and has no
+    /// password: one that signs in by ticket, token or identity provider only.
+    pub fn present(associate_id: AssociateId, login: impl Into<String>) -> Self {
+        Self {
+            associate_id,
+            login: login.into(),
+            password_hash: None,
+            is_admin: false,
+            presence: UserPresenceStatus {
+                status: UserStatus::StatusNormal,
+                message: Message::none(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(

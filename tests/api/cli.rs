@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use presence::domain::{AssociateId, Message, UserStatus};
 use presence::store::{NewServiceUser, Store};
 
 use crate::helpers::*;
@@ -514,16 +514,10 @@ async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
     const FIRST: i32 = 10_000;
     for i in 0..USERS {
         app.store
-            .add_user(NewServiceUser {
-                associate_id: AssociateId::new(FIRST + i),
-                login: format!("backup{i}"),
-                password_hash: None,
-                is_admin: false,
-                presence: UserPresenceStatus {
-                    status: UserStatus::StatusNormal,
-                    message: Message::none(),
-                },
-            })
+            .add_user(NewServiceUser::present(
+                AssociateId::new(FIRST + i),
+                format!("backup{i}"),
+            ))
             .await
             .unwrap();
     }

@@ -17,16 +17,7 @@ async fn store_and_outsider() -> (tempfile::TempDir, Store, Connection) {
         .await
         .unwrap();
     store
-        .add_user(NewServiceUser {
-            associate_id: AssociateId::new(1),
-            login: "erik".into(),
-            password_hash: None,
-            is_admin: false,
-            presence: UserPresenceStatus {
-                status: UserStatus::StatusNormal,
-                message: Message::none(),
-            },
-        })
+        .add_user(NewServiceUser::present(AssociateId::new(1), "erik"))
         .await
         .unwrap();
     (directory, store, Connection::open(path).unwrap())
@@ -111,16 +102,10 @@ async fn a_full_disk_is_named_as_one() {
     let mut outcome = Ok(());
     for id in 1..1000 {
         outcome = store
-            .add_user(NewServiceUser {
-                associate_id: AssociateId::new(id),
-                login: format!("user-{id}-{}", "x".repeat(200)),
-                password_hash: None,
-                is_admin: false,
-                presence: UserPresenceStatus {
-                    status: UserStatus::StatusNormal,
-                    message: Message::none(),
-                },
-            })
+            .add_user(NewServiceUser::present(
+                AssociateId::new(id),
+                format!("user-{id}-{}", "x".repeat(200)),
+            ))
             .await;
         if outcome.is_err() {
             break;
@@ -137,16 +122,10 @@ async fn a_full_disk_is_named_as_one() {
         .await
         .unwrap();
     store
-        .add_user(NewServiceUser {
-            associate_id: AssociateId::new(5000),
-            login: "room-again".into(),
-            password_hash: None,
-            is_admin: false,
-            presence: UserPresenceStatus {
-                status: UserStatus::StatusNormal,
-                message: Message::none(),
-            },
-        })
+        .add_user(NewServiceUser::present(
+            AssociateId::new(5000),
+            "room-again",
+        ))
         .await
         .unwrap();
 }
