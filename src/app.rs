@@ -25,6 +25,7 @@ use crate::http::connection::{Answering, ConnectionTimeouts, TimedStream};
 use crate::http::error::ApiError;
 use crate::http::health;
 use crate::http::login;
+use crate::http::metrics;
 use crate::http::respond;
 use crate::http::service::Service;
 use crate::http::state::AppState;
@@ -57,7 +58,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(login::sign_out).fallback(only_post),
         )
         .route(health::LIVE, get(health::live).fallback(only_get))
-        .route(health::READY, get(health::ready).fallback(only_get));
+        .route(health::READY, get(health::ready).fallback(only_get))
+        .route(metrics::METRICS, get(metrics::metrics).fallback(only_get));
     let base_path = &state.settings().base_path;
     let routes = if base_path.is_empty() {
         operations

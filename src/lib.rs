@@ -17,6 +17,8 @@ pub mod domain;
 pub mod http;
 /// Language, culture and time-zone headers.
 pub mod language;
+/// What `GET /metrics` reports.
+pub mod metrics;
 /// Argon2id password hashing.
 pub mod password;
 /// Conditions that can repeat many times a second, logged once and then counted.

@@ -47,8 +47,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "PRESENCE_SET_QUEUE", default_value_t = DatabaseSettings::default().set_queue)]
     pub set_queue: usize,
 
+    /// How log lines (the access log's among them) are written to standard error: text, or
+    /// one JSON object per line.
+    #[arg(long, global = true, env = "PRESENCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,7 @@ use super::auth::PasswordCheck;
 use super::auth::session::{self, clearing_cookies, session_cookies};
 use super::body::{BodyFormat, form_pairs};
 use super::error::ApiError;
+use crate::http::access::Associate;
 use crate::http::state::AppState;
 use crate::secret::SecretHash;
 use crate::store::TokenKind;
@@ -105,6 +106,9 @@ pub async fn sign_in(
     for cookie in session_cookies(&ticket, cookie_path(&state), auth.settings().secure_cookies) {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
+    response
+        .extensions_mut()
+        .insert(Associate(user.associate_id));
     Ok(response)
 }
 
@@ -127,6 +131,9 @@ pub async fn sign_out(
         )
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .extensions_mut()
+        .insert(Associate(owner.associate_id));
     for cookie in clearing_cookies(cookie_path(&state), auth.settings().secure_cookies) {
         response.headers_mut().append(SET_COOKIE, cookie);
     }

@@ -1,5 +1,6 @@
 //! Wire concerns: body decoding, negotiation, errors, authentication, and the operations.
 
+pub mod access;
 pub mod agents;
 pub mod auth;
 pub mod body;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod language;
 pub mod login;
+pub mod metrics;
 pub mod negotiate;
 pub mod respond;
 pub mod select;

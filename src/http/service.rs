@@ -2,6 +2,7 @@
 //! how long, which transfer codings), and the short way to the two operations.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,13 +15,17 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use crate::http::agents::user::{self, Operation};
+use crate::http::access::{self, Associate};
+use crate::http::agents::user;
 use crate::http::body::{RequestBody, collect_body};
 use crate::http::error::{ApiError, Unavailability};
 use crate::http::health;
+use crate::http::login;
+use crate::http::metrics::METRICS;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::respond::{self, ClientUri};
 use crate::http::state::AppState;
+use crate::metrics::{self, Operation};
 use crate::repeated;
 
 /// What the server runs for every request. A POST to either operation's documented address,
@@ -37,10 +42,15 @@ struct ServiceInner {
     state: AppState,
     router: Router,
     /// The documented addresses under the base path, with the operation at each.
-    documented: [(String, Operation); 2],
-    /// The health checks' addresses under the base path: they answer whatever the load, so
-    /// that an overloaded node is not taken for a dead one.
-    health: [String; 2],
+    documented: [(String, user::Operation); 2],
+    /// The health checks' and the metrics' addresses under the base path: they answer
+    /// whatever the load, so that an overloaded node is not taken for a dead one, and its
+    /// metrics show why.
+    unlimited: [String; 3],
+    /// Every address under the base path, with what a request to it is called in the metrics
+    /// and the log: by any method but POST, and by POST (an operation's address describes the
+    /// operation unless POSTed to).
+    addresses: Vec<(String, Operation, Operation)>,
     /// One permit per request being answered; a request that finds none is a 503.
     requests: Semaphore,
 }
@@ -55,24 +65,46 @@ impl Service {
                     "{base_path}{}",
                     user::GET_USER_PRESENCE_STATUS_AS_DOCUMENTED
                 ),
-                Operation::GetUserPresenceStatus,
+                user::Operation::GetUserPresenceStatus,
             ),
             (
                 format!(
                     "{base_path}{}",
                     user::SET_USER_PRESENCE_STATUS_AS_DOCUMENTED
                 ),
-                Operation::SetUserPresenceStatus,
+                user::Operation::SetUserPresenceStatus,
             ),
         ];
-        let health = [health::LIVE, health::READY].map(|path| format!("{base_path}{path}"));
+        let unlimited =
+            [health::LIVE, health::READY, METRICS].map(|path| format!("{base_path}{path}"));
+        let addresses = [
+            (
+                user::GET_USER_PRESENCE_STATUS,
+                Operation::Describe,
+                Operation::GetUserPresenceStatus,
+            ),
+            (
+                user::SET_USER_PRESENCE_STATUS,
+                Operation::Describe,
+                Operation::SetUserPresenceStatus,
+            ),
+            (login::LOGIN, Operation::SignIn, Operation::SignIn),
+            (login::LOGOUT, Operation::SignOut, Operation::SignOut),
+            (health::LIVE, Operation::Health, Operation::Health),
+            (health::READY, Operation::Health, Operation::Health),
+            (METRICS, Operation::Metrics, Operation::Metrics),
+        ]
+        .into_iter()
+        .map(|(path, other, post)| (format!("{base_path}{path}"), other, post))
+        .collect();
         let max_requests = state.settings().limits.max_requests;
         Self {
             inner: Arc::new(ServiceInner {
                 router,
                 state,
                 documented,
-                health,
+                unlimited,
+                addresses,
                 requests: Semaphore::new(max_requests),
             }),
         }
@@ -87,7 +119,37 @@ impl Service {
     /// that request had the body been left unread; and a client sending slowly waits on its own
     /// connection without holding a place among the requests answered at once. A body that
     /// cannot be read whole (too large) is answered with the connection closed.
+    ///
+    /// Every answer carries the request's id (`X-Request-Id`), and is counted in the metrics
+    /// and told in the access log (`http/access.rs`).
     pub async fn answer(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
+        let started = Instant::now();
+        let request_id = access::request_id(request.headers());
+        let operation = self.operation(request.method(), request.uri().path());
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let mut response = self.answer_timed(request).await;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        metrics::request(operation, status, elapsed);
+        let associate = response.extensions_mut().remove::<Associate>();
+        access::Entry {
+            request_id: &request_id,
+            operation,
+            method: method.as_str(),
+            path: uri.path(),
+            status,
+            elapsed,
+            associate,
+        }
+        .log();
+        response
+            .headers_mut()
+            .insert(access::REQUEST_ID, request_id);
+        response
+    }
+
+    async fn answer_timed(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
         let state = &self.inner.state;
         let settings = state.settings();
         let format = ResponseFormat::from_headers(request.headers());
@@ -129,7 +191,7 @@ impl Service {
         if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
             return refused(ApiError::NotImplemented(coding));
         }
-        let _permit = if self.is_health_check(&parts) {
+        let _permit = if self.is_unlimited(&parts) {
             None
         } else {
             match self.inner.requests.try_acquire() {
@@ -169,8 +231,23 @@ impl Service {
         }
     }
 
+    /// What the metrics and the log call a request.
+    fn operation(&self, method: &Method, path: &str) -> Operation {
+        let path = match path.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => trimmed,
+            _ => path,
+        };
+        self.inner
+            .addresses
+            .iter()
+            .find(|(at, _, _)| at.eq_ignore_ascii_case(path))
+            .map_or(Operation::Other, |&(_, other, post)| {
+                if *method == Method::POST { post } else { other }
+            })
+    }
+
     /// The operation a request calls directly, if it is a POST to a documented address.
-    fn direct(&self, parts: &Parts) -> Option<Operation> {
+    fn direct(&self, parts: &Parts) -> Option<user::Operation> {
         if parts.method != Method::POST {
             return None;
         }
@@ -182,14 +259,14 @@ impl Service {
             .map(|&(_, operation)| operation)
     }
 
-    fn is_health_check(&self, parts: &Parts) -> bool {
+    fn is_unlimited(&self, parts: &Parts) -> bool {
         if parts.method != Method::GET {
             return false;
         }
         let path = parts.uri.path();
         let path = path.strip_suffix('/').unwrap_or(path);
         self.inner
-            .health
+            .unlimited
             .iter()
             .any(|health| health.eq_ignore_ascii_case(path))
     }

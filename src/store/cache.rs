@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use super::{Credentials, folded};
@@ -74,6 +75,10 @@ pub(super) struct State<M> {
     /// The key in `credentials` of each associate cached there as a user: a Set names the
     /// associate, not the login, and changes the status the credentials carry.
     logins: HashMap<AssociateId, Box<str>>,
+    /// Lookups answered from the entries, and lookups that found nothing, for the metrics.
+    /// Counted under the read lock, which every lookup takes anyway.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl<M: Copy + PartialEq> UserCache<M> {
@@ -85,8 +90,19 @@ impl<M: Copy + PartialEq> UserCache<M> {
                 presence: Bounded::new(MAX_ENTRIES, MAX_BYTES),
                 credentials: Bounded::new(MAX_ENTRIES, MAX_BYTES),
                 logins: HashMap::new(),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Lookups answered from memory and lookups that were not, since the cache was made.
+    pub fn lookups(&self) -> (u64, u64) {
+        let state = self.entries();
+        (
+            state.hits.load(Ordering::Relaxed),
+            state.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The entries, if they are current as of `mark` (a fresh look at the database).
@@ -247,11 +263,21 @@ impl<M> State<M> {
 
     /// `None` when not cached; `Some(None)` when cached as no Service user.
     pub fn presence(&self, associate_id: AssociateId) -> Option<Option<UserPresenceStatus>> {
-        self.presence.get(&associate_id).cloned()
+        self.counted(self.presence.get(&associate_id).cloned())
     }
 
     pub fn credentials(&self, login: &str) -> Option<Option<Credentials>> {
-        self.credentials.get(&*folded(login)).cloned()
+        self.counted(self.credentials.get(&*folded(login)).cloned())
+    }
+
+    fn counted<T>(&self, found: Option<T>) -> Option<T> {
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 }
 

@@ -318,6 +318,15 @@ impl Store {
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         on_backend!(self, migrate())
     }
+
+    /// What the metrics report of the store now: its cache's lookups, its connections, the
+    /// Sets waiting. Reads counters only; it never waits.
+    pub fn stats(&self) -> crate::metrics::StoreStats {
+        match self {
+            Self::Sqlite(s) => s.stats(),
+            Self::Postgres(p) => p.stats(),
+        }
+    }
 }
 
 /// Presence: the hot path of every ticket assignment.

@@ -52,7 +52,7 @@ fn get_with(authorization: &str) -> Request {
         .json(BODY)
 }
 
-async fn ticket_for(app: &TestApp, associate_id: i32) -> String {
+pub(crate) async fn ticket_for(app: &TestApp, associate_id: i32) -> String {
     tickets::issue_ticket(&app.store, &app.clock, AssociateId::new(associate_id))
         .await
         .unwrap()
@@ -282,9 +282,9 @@ async fn mock_provider(keys: Vec<Jwk>) -> MockProvider {
 
 const ISSUER: &str = "https://idp.test/";
 const AUDIENCE: &str = "presence-tests";
-const HS256_SECRET: &str = "a shared secret of enough length for HS256";
+pub(crate) const HS256_SECRET: &str = "a shared secret of enough length for HS256";
 
-fn jwt_settings(keys: Option<JwksSource>) -> AuthSettings {
+pub(crate) fn jwt_settings(keys: Option<JwksSource>) -> AuthSettings {
     AuthSettings {
         jwt: Some(JwtSettings {
             issuer: ISSUER.into(),
@@ -297,7 +297,7 @@ fn jwt_settings(keys: Option<JwksSource>) -> AuthSettings {
     }
 }
 
-fn claims(associate: serde_json::Value, expires_in: i64) -> serde_json::Value {
+pub(crate) fn claims(associate: serde_json::Value, expires_in: i64) -> serde_json::Value {
     let now = Clock::System.now_seconds();
     json!({
         "iss": ISSUER,
@@ -479,7 +479,7 @@ async fn jwks_from_a_file_and_a_custom_claim() {
 
 /// A cookie jar as a browser keeps one, for one server.
 #[derive(Default)]
-struct Browser {
+pub(crate) struct Browser {
     cookies: Vec<(String, String)>,
 }
 
@@ -495,7 +495,7 @@ impl Browser {
         }
     }
 
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
             .iter()
             .find(|(n, _)| n == name)
@@ -516,12 +516,16 @@ impl Browser {
     }
 
     /// What a page script does: copy the XSRF-TOKEN cookie into the header.
-    fn with_xsrf(&self, request: Request) -> Request {
+    pub(crate) fn with_xsrf(&self, request: Request) -> Request {
         let token = self.cookie("XSRF-TOKEN").unwrap_or_default().to_owned();
         self.send_cookies(request).header("X-XSRF-TOKEN", &token)
     }
 
-    async fn sign_in(&mut self, app: &TestApp, (login, password): (&str, &str)) -> Response {
+    pub(crate) async fn sign_in(
+        &mut self,
+        app: &TestApp,
+        (login, password): (&str, &str),
+    ) -> Response {
         let body = format!("login={login}&password={password}");
         let response = app
             .send(Request::post("/login").body("application/x-www-form-urlencoded", body))
@@ -678,7 +682,12 @@ async fn sign_in_refuses_bad_passwords_and_foreign_pages() {
 
 // --- Online installations and applications ----------------------------------------------
 
-async fn register(app: &TestApp, name: &str, is_partner: bool, grants_user_agent: bool) -> String {
+pub(crate) async fn register(
+    app: &TestApp,
+    name: &str,
+    is_partner: bool,
+    grants_user_agent: bool,
+) -> String {
     let (token, hash) = secret::issue("");
     app.store
         .add_application(

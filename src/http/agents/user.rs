@@ -11,7 +11,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::domain::UserPresenceStatus;
+use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::http::access::Associate;
 use crate::http::auth::Caller;
 use crate::http::body::{
     FromWireFields, GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, collect_body,
@@ -56,21 +57,27 @@ pub async fn call(
     parts: &Parts,
     body: Result<Bytes, ApiError>,
 ) -> Response {
+    // Who the caller turned out to be, for the access log, whatever the answer.
+    let mut caller = None;
     let answered = store::one_request(async {
         match operation {
             Operation::GetUserPresenceStatus => {
-                get_user_presence_status(&state, format, parts, body).await
+                get_user_presence_status(&state, format, parts, body, &mut caller).await
             }
             Operation::SetUserPresenceStatus => {
-                set_user_presence_status(&state, format, parts, body).await
+                set_user_presence_status(&state, format, parts, body, &mut caller).await
             }
         }
     })
     .await;
-    answered.unwrap_or_else(|error| {
+    let mut response = answered.unwrap_or_else(|error| {
         let source = ClientUri::of(&parts.uri, &parts.extensions).path();
         respond::error_response(&state, format, source, error)
-    })
+    });
+    if let Some(associate_id) = caller {
+        response.extensions_mut().insert(Associate(associate_id));
+    }
+    response
 }
 
 /// [`call`] through the router: the body, read whole by the service already, is taken again.
@@ -91,15 +98,18 @@ struct Arguments<T> {
 }
 
 impl<T: FromWireFields> Arguments<T> {
+    /// `caller_seen` is given the caller's associate as soon as the credentials are checked.
     async fn read(
         state: &AppState,
         parts: &Parts,
         body: Result<Bytes, ApiError>,
+        caller_seen: &mut Option<AssociateId>,
     ) -> Result<Self, ApiError> {
         let caller = state
             .auth()
             .authenticate(state.store(), &parts.headers)
             .await?;
+        *caller_seen = Some(caller.associate_id);
         let language = RequestLanguage::from_headers(&parts.headers)?;
         let select = Select::from_query(parts.uri.query());
         let request = decode_body(&parts.headers, body)?;
@@ -119,13 +129,14 @@ async fn get_user_presence_status(
     format: ResponseFormat,
     parts: &Parts,
     body: Result<Bytes, ApiError>,
+    caller_seen: &mut Option<AssociateId>,
 ) -> Result<Response, ApiError> {
     let Arguments {
         language,
         select,
         request,
         ..
-    } = Arguments::<GetUserPresenceStatusRequest>::read(state, parts, body).await?;
+    } = Arguments::<GetUserPresenceStatusRequest>::read(state, parts, body, caller_seen).await?;
     let presence = state.store().presence(request.associate_id).await?;
     reply(state, format, select, language, presence.as_ref()).await
 }
@@ -139,13 +150,14 @@ async fn set_user_presence_status(
     format: ResponseFormat,
     parts: &Parts,
     body: Result<Bytes, ApiError>,
+    caller_seen: &mut Option<AssociateId>,
 ) -> Result<Response, ApiError> {
     let Arguments {
         caller,
         language,
         select,
         request,
-    } = Arguments::<SetUserPresenceStatusRequest>::read(state, parts, body).await?;
+    } = Arguments::<SetUserPresenceStatusRequest>::read(state, parts, body, caller_seen).await?;
     let status = request.user_presence_status.status;
     if !caller.is_admin {
         if caller.associate_id != request.associate_id {

@@ -201,6 +201,7 @@ impl BasicAuthenticator {
             .await
             .map_err(fail_closed)?;
         if !reserved {
+            crate::metrics::lockout();
             repeated::LOGIN_LOCKED_OUT.report(|unlogged| {
                 warn!(
                     login,

@@ -22,6 +22,7 @@ use super::error::ApiError;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, Installation};
 use crate::domain::{AssociateId, UserStatus};
+use crate::metrics;
 use crate::secret::{ACCESS_TOKEN_PREFIX, SecretHash, TICKET_PREFIX};
 use crate::store::{Application, Store, TokenOwner};
 use crate::tickets;
@@ -128,12 +129,22 @@ impl Authenticator {
     // Every scheme but Basic with a known password is boxed where it is awaited: their
     // futures are large and rare, and unboxed every request's future would carry their
     // size, and be moved with it.
-    #[tracing::instrument(name = "authenticate", level = "debug", skip_all)]
+    /// The caller the request's credentials name; a refusal is counted in the metrics by the
+    /// scheme the request tried.
     pub async fn authenticate(
         &self,
         store: &Store,
         headers: &HeaderMap,
     ) -> Result<Caller, ApiError> {
+        let caller = self.identify(store, headers).await;
+        if caller == Err(ApiError::Unauthorized) {
+            metrics::authentication_failure(scheme_tried(headers));
+        }
+        caller
+    }
+
+    #[tracing::instrument(name = "authenticate", level = "debug", skip_all)]
+    async fn identify(&self, store: &Store, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let (scheme, owner) = match headers.get(AUTHORIZATION) {
             Some(header) => self.authorization(store, header).await?,
             None if self.settings.ticket => (
@@ -262,6 +273,31 @@ impl Authenticator {
             return Err(ApiError::Unauthorized);
         }
         Ok(application)
+    }
+}
+
+/// The scheme a request's credentials are in, as the metrics count failures: by the
+/// `Authorization` header's first word, or a session when there is none.
+fn scheme_tried(headers: &HeaderMap) -> metrics::Scheme {
+    let Some(header) = headers.get(AUTHORIZATION) else {
+        return metrics::Scheme::Session;
+    };
+    let value = header.as_bytes().trim_ascii();
+    let (scheme, credentials) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], value[space + 1..].trim_ascii()),
+        None => (value, &[][..]),
+    };
+    if scheme.eq_ignore_ascii_case(b"SOTicket")
+        || (scheme.eq_ignore_ascii_case(b"Basic")
+            && credentials.starts_with(TICKET_PREFIX.as_bytes()))
+    {
+        metrics::Scheme::SoTicket
+    } else if scheme.eq_ignore_ascii_case(b"Basic") {
+        metrics::Scheme::Basic
+    } else if scheme.eq_ignore_ascii_case(b"Bearer") {
+        metrics::Scheme::Bearer
+    } else {
+        metrics::Scheme::None
     }
 }
 

@@ -34,6 +34,7 @@ use super::{StoreError, message_from_column, status_from_column, unix_millis};
 use crate::config::DatabaseSettings;
 use crate::domain::UserPresenceStatus;
 use crate::language;
+use crate::metrics::StoreStats;
 
 /// Serialises `presence migrate` across nodes: any constant will do, as long as it is ours.
 const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6365; // "presence"
@@ -48,6 +49,8 @@ pub struct PostgresStore {
     /// One per Set that may wait for a connection and its commit at once; a Set that finds
     /// none left is refused as busy.
     sets: Arc<tokio::sync::Semaphore>,
+    /// The permits of `sets` in all.
+    set_queue: usize,
 }
 
 impl PostgresStore {
@@ -86,7 +89,22 @@ impl PostgresStore {
             users: Arc::new(UserCache::new(-1)),
             rounds: Arc::default(),
             sets: Arc::new(tokio::sync::Semaphore::new(settings.set_queue.max(1))),
+            set_queue: settings.set_queue.max(1),
         })
+    }
+
+    /// What the metrics report of the store now.
+    pub(super) fn stats(&self) -> StoreStats {
+        let (cache_hits, cache_misses) = self.users.lookups();
+        let pool = self.pool.status();
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        StoreStats {
+            cache_hits,
+            cache_misses,
+            connections_in_use: as_u64(pool.size.saturating_sub(pool.available)),
+            connections_waiting: as_u64(pool.waiting),
+            sets_waiting: as_u64(self.set_queue.saturating_sub(self.sets.available_permits())),
+        }
     }
 
     async fn client(&self) -> Result<Object, StoreError> {

@@ -33,6 +33,7 @@ mod wal_index;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ use super::migrations::{self, AppliedMigration, MigrationReport};
 use super::{StoreError, unix_millis};
 use crate::config::DatabaseSettings;
 use crate::language;
+use crate::metrics::StoreStats;
 
 /// How many milliseconds a statement waits for another connection's lock (the CLI beside a
 /// running server, a checkpoint) before it fails: five seconds.
@@ -95,6 +97,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per read running: a read waits for one before it takes a blocking thread.
     reading: tokio::sync::Semaphore,
+    /// Reads waiting for a permit, for the metrics.
+    waiting_to_read: AtomicUsize,
     /// Every write goes through it; SQLite admits one writer at a time anyway.
     writer: Writer,
     /// Dropped with the store, which tells the checkpoint thread to stop.
@@ -192,6 +196,7 @@ impl SqliteStore {
                 synchronous,
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(MAX_READERS),
+                waiting_to_read: AtomicUsize::new(0),
                 writer,
                 _checkpoints: checkpoints,
                 users,
@@ -199,17 +204,38 @@ impl SqliteStore {
         })
     }
 
+    /// What the metrics report of the store now.
+    pub(super) fn stats(&self) -> StoreStats {
+        let inner = &self.inner;
+        let (cache_hits, cache_misses) = inner.users.cache.lookups();
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        StoreStats {
+            cache_hits,
+            cache_misses,
+            connections_in_use: as_u64(
+                MAX_READERS.saturating_sub(inner.reading.available_permits()),
+            ),
+            connections_waiting: as_u64(inner.waiting_to_read.load(Ordering::Relaxed)),
+            sets_waiting: as_u64(inner.writer.sets_waiting()),
+        }
+    }
+
     /// Runs a read on the blocking pool, on a pooled connection.
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _reading = self
-            .inner
-            .reading
-            .acquire()
-            .await
-            .map_err(|_| StoreError::TaskFailed)?;
+        let reading = &self.inner.reading;
+        let _reading = match reading.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let waiting = &self.inner.waiting_to_read;
+                waiting.fetch_add(1, Ordering::Relaxed);
+                let permit = reading.acquire().await;
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                permit.map_err(|_| StoreError::TaskFailed)?
+            }
+        };
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_here(query))
             .await

@@ -37,6 +37,8 @@ pub(super) struct Writer {
     sets: OnceLock<mpsc::UnboundedSender<PresenceWrite>>,
     /// One permit per Set waiting for its commit, held until it is answered.
     waiting: Arc<Semaphore>,
+    /// The permits there are in all.
+    set_queue: usize,
 }
 
 enum Job {
@@ -70,7 +72,14 @@ impl Writer {
             jobs,
             sets: OnceLock::new(),
             waiting: Arc::new(Semaphore::new(set_queue.max(1))),
+            set_queue: set_queue.max(1),
         })
+    }
+
+    /// Sets waiting for their commit now.
+    pub fn sets_waiting(&self) -> usize {
+        self.set_queue
+            .saturating_sub(self.waiting.available_permits())
     }
 
     /// Runs `work` on the writing connection and answers what it returns. Waits for room in

@@ -1,0 +1,221 @@
+//! What `GET /metrics` reports, in the OpenMetrics text format that Prometheus scrapes.
+//!
+//! Events (requests, authentication failures, lockouts) are counted where they happen, in
+//! process-wide families: a process is what Prometheus scrapes, and the code that sees an
+//! authentication fail need not be handed a registry. What the store holds at the moment of a
+//! scrape (its cache's hits and misses, connections in use, Sets waiting) is read from the
+//! store then ([`StoreStats`]).
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// What a request asked for, as the metrics and the access log name it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Operation {
+    GetUserPresenceStatus,
+    SetUserPresenceStatus,
+    /// A GET of either operation's address, which describes it.
+    Describe,
+    SignIn,
+    SignOut,
+    Health,
+    Metrics,
+    /// Anything else: an unknown address, mostly.
+    Other,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GetUserPresenceStatus => "GetUserPresenceStatus",
+            Self::SetUserPresenceStatus => "SetUserPresenceStatus",
+            Self::Describe => "Describe",
+            Self::SignIn => "SignIn",
+            Self::SignOut => "SignOut",
+            Self::Health => "Health",
+            Self::Metrics => "Metrics",
+            Self::Other => "Other",
+        }
+    }
+}
+
+/// How a caller tried to authenticate, for the failures counted by scheme.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Scheme {
+    Basic,
+    SoTicket,
+    Bearer,
+    /// A browser session's cookie.
+    Session,
+    /// No credentials, or a scheme the server does not know.
+    None,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: Operation,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: Operation,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SchemeLabels {
+    scheme: Scheme,
+}
+
+/// Upper bounds of the latency buckets, in seconds: from 50 µs (a cached Get) to 10 s (past
+/// every timeout but the request's own).
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 10.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+struct Events {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    authentication_failures: Family<SchemeLabels, Counter>,
+    lockouts: Counter,
+}
+
+static EVENTS: LazyLock<Events> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("presence");
+    let requests = Family::<RequestLabels, Counter>::default();
+    registry.register(
+        "http_requests",
+        "Requests answered, by operation and status",
+        requests.clone(),
+    );
+    let latency = Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+        latency_histogram,
+    );
+    registry.register(
+        "http_request_duration_seconds",
+        "Time from a request's head to its answer, by operation",
+        latency.clone(),
+    );
+    let authentication_failures = Family::<SchemeLabels, Counter>::default();
+    registry.register(
+        "authentication_failures",
+        "Requests refused for their credentials, by the scheme they tried",
+        authentication_failures.clone(),
+    );
+    let lockouts = Counter::default();
+    registry.register(
+        "lockouts",
+        "Password checks refused because the login was locked out after failed guesses",
+        lockouts.clone(),
+    );
+    Events {
+        registry,
+        requests,
+        latency,
+        authentication_failures,
+        lockouts,
+    }
+});
+
+/// Counts one answered request and its time.
+pub fn request(operation: Operation, status: u16, elapsed: Duration) {
+    let events = &*EVENTS;
+    events
+        .requests
+        .get_or_create(&RequestLabels { operation, status })
+        .inc();
+    events
+        .latency
+        .get_or_create(&OperationLabels { operation })
+        .observe(elapsed.as_secs_f64());
+}
+
+pub fn authentication_failure(scheme: Scheme) {
+    EVENTS
+        .authentication_failures
+        .get_or_create(&SchemeLabels { scheme })
+        .inc();
+}
+
+pub fn lockout() {
+    EVENTS.lockouts.inc();
+}
+
+/// What the store holds at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Lookups of a presence or of credentials answered from memory since the start.
+    pub cache_hits: u64,
+    /// Lookups that had to read the database.
+    pub cache_misses: u64,
+    /// Database connections busy with a request's work (on SQLite, the readers).
+    pub connections_in_use: u64,
+    /// Requests waiting for a database connection.
+    pub connections_waiting: u64,
+    /// Sets waiting for their commit.
+    pub sets_waiting: u64,
+}
+
+/// The OpenMetrics text of every metric, the store's as of now.
+pub fn encode(store: StoreStats) -> String {
+    let mut registry = Registry::with_prefix("presence");
+    let counter = |value: u64| {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value);
+        counter
+    };
+    let gauge = |value: u64| {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        gauge
+    };
+    registry.register(
+        "user_cache_hits",
+        "Lookups of a presence or of credentials answered from memory",
+        counter(store.cache_hits),
+    );
+    registry.register(
+        "user_cache_misses",
+        "Lookups of a presence or of credentials that read the database",
+        counter(store.cache_misses),
+    );
+    registry.register(
+        "db_connections_in_use",
+        "Database connections busy with a request's work",
+        gauge(store.connections_in_use),
+    );
+    registry.register(
+        "db_connections_waiting",
+        "Requests waiting for a database connection",
+        gauge(store.connections_waiting),
+    );
+    registry.register(
+        "sets_waiting",
+        "Sets waiting for their commit",
+        gauge(store.sets_waiting),
+    );
+    let mut text = String::with_capacity(8 * 1024);
+    // Writing to a String cannot fail; the encoder's errors are the writer's.
+    let encoded = encode_registry(&mut text, &EVENTS.registry)
+        .and_then(|()| encode_registry(&mut text, &registry))
+        .and_then(|()| encode_eof(&mut text));
+    if encoded.is_err() {
+        let _ = writeln!(text, "# the metrics could not be encoded");
+    }
+    text
+}
