@@ -1,13 +1,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use presence::cli::{Cli, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_config().unwrap_or_else(|error| error.exit());
     let filter = EnvFilter::try_from_env("PRESENCE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn"));
     let log = tracing_subscriber::fmt()

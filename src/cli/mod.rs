@@ -1,10 +1,13 @@
-//! The `presence` command line: run the server (`serve.rs`) and administer its database
-//! (`admin.rs`).
+//! The `presence` command line: run the server (`serve.rs`), administer its database
+//! (`admin.rs`), and read the configuration file (`config_file.rs`).
 
 mod admin;
+mod config_file;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::DatabaseSettings;
 use crate::domain::AssociateId;
@@ -16,6 +19,7 @@ use crate::store::{self, Store, StoreError};
 pub use admin::{
     AppCommand, ResourceCommand, StatusCommand, TicketCommand, TokenCommand, UserCommand,
 };
+pub use config_file::{Effective, FileError, UsageError};
 pub use serve::{AuthArgs, LimitArgs, ServeArgs};
 
 #[derive(Debug, Parser)]
@@ -25,6 +29,11 @@ pub use serve::{AuthArgs, LimitArgs, ServeArgs};
     about = "SuperOffice user presence WebAPI server"
 )]
 pub struct Cli {
+    /// A TOML file of settings, each under its flag's long name (max-connections = 4096); the
+    /// PRESENCE_* variables and the flags override it.
+    #[arg(long, global = true, env = "PRESENCE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// The database: sqlite://PATH[?synchronous=normal|full], or
     /// postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=disable|prefer|require].
     #[arg(long, global = true, env = "PRESENCE_DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL)]
@@ -54,6 +63,11 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// What `serve` runs with, and where each setting came from; filled in by
+    /// [`Cli::parse_with_config`].
+    #[arg(skip)]
+    pub effective: Effective,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +105,18 @@ pub enum Command {
         /// Where the copy goes; the file must not exist yet.
         file: std::path::PathBuf,
     },
+    /// Show the configuration: what `serve` runs with, and where each setting comes from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the settings `serve` would run with, and where each came from.
+    ///
+    /// Given the same configuration file, environment and flags (`serve`'s too), it prints
+    /// the settings as a configuration file, secrets redacted. The database is not opened.
+    Show(ServeArgs),
 }
 
 fn millis(duration: std::time::Duration) -> u64 {
@@ -134,7 +160,39 @@ pub enum CliError {
 }
 
 impl Cli {
+    /// The command line of this process, with the configuration file that `--config` or
+    /// `PRESENCE_CONFIG` names: the defaults give way to the file, the file to the
+    /// environment, and the environment to the flags.
+    pub fn parse_with_config() -> Result<Self, UsageError> {
+        Self::parse_from_with_config(std::env::args_os())
+    }
+
+    /// The same, from `args` (the program's name first).
+    pub fn parse_from_with_config<I, T>(args: I) -> Result<Self, UsageError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut command = Self::command();
+        let args = args.into_iter().map(Into::into).collect();
+        let (matches, effective) = config_file::parse(&mut command, args)?;
+        let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        cli.effective = effective;
+        Ok(cli)
+    }
+
     pub async fn run(self) -> Result<(), CliError> {
+        if let Command::Config(ConfigCommand::Show(_)) = self.command {
+            // Before anything opens the database.
+            use std::io::Write as _;
+            return std::io::stdout()
+                .lock()
+                .write_all(self.effective.to_string().as_bytes())
+                .map_err(|source| CliError::Io {
+                    context: "cannot write the settings",
+                    source,
+                });
+        }
         let settings = DatabaseSettings {
             pool_size: self.db_pool_size,
             statement_timeout: std::time::Duration::from_millis(self.db_statement_timeout_ms),
@@ -165,6 +223,7 @@ impl Cli {
             Command::App(command) => admin::app(&store, command).await?,
             Command::Resource(command) => admin::resource(&store, command).await?,
             Command::Backup { .. } => unreachable!("answered before the schema is touched"),
+            Command::Config(_) => unreachable!("answered before the database is opened"),
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod config;
 mod errors;
 mod formats;
 mod language;
