@@ -10,12 +10,13 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
 
 use crate::domain::AssociateId;
 use crate::metrics::Operation;
 
-pub const REQUEST_ID: &str = "x-request-id";
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest request id taken from a client; a longer one is replaced by one of ours.
 const MAX_REQUEST_ID: usize = 128;
@@ -31,7 +32,7 @@ pub struct Associate(pub AssociateId);
 /// The request's id: the client's `X-Request-Id` when it is sane (1 to 128 letters, digits and
 /// `-_.:`, which a UUID or a trace id is, and which cannot break a log line), or a new one.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    if let Some(theirs) = headers.get(REQUEST_ID)
+    if let Some(theirs) = headers.get(&REQUEST_ID)
         && is_sane(theirs.as_bytes())
     {
         return theirs.clone();
@@ -47,7 +48,8 @@ fn is_sane(id: &[u8]) -> bool {
 }
 
 /// A random prefix for this process, then a count: unique across processes and nodes without
-/// asking the operating system for randomness on every request.
+/// asking the operating system for randomness on every request. Written out by hand: the
+/// formatting machinery costs more than the rest of the id together.
 fn new_request_id() -> HeaderValue {
     static PREFIX: LazyLock<u64> = LazyLock::new(|| {
         let mut random = [0u8; 8];
@@ -56,8 +58,21 @@ fn new_request_id() -> HeaderValue {
     });
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let count = COUNT.fetch_add(1, Ordering::Relaxed);
-    let id = format!("{:016x}{count:016x}", *PREFIX);
-    HeaderValue::from_str(&id).expect("hex digits are a valid header value")
+    let mut id = [0u8; 32];
+    let (prefix, counted) = id.split_at_mut(16);
+    hex(*PREFIX, prefix);
+    hex(count, counted);
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))
+        .expect("hex digits are a valid header value")
+}
+
+/// `value` as 16 lower-case hex digits, most significant first.
+fn hex(value: u64, into: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (index, digit) in into.iter_mut().enumerate() {
+        let shift = 60 - 4 * index;
+        *digit = DIGITS[usize::try_from((value >> shift) & 0xf).unwrap_or(0)];
+    }
 }
 
 /// One answered request, as the access log tells it.
@@ -69,6 +84,12 @@ pub struct Entry<'a> {
     pub status: u16,
     pub elapsed: Duration,
     pub associate: Option<Associate>,
+}
+
+/// Whether the access log is written at all (`PRESENCE_LOG` may leave it out): when it is
+/// not, nothing need be kept of a request for it.
+pub fn is_on() -> bool {
+    tracing::enabled!(target: "access", tracing::Level::INFO)
 }
 
 impl Entry<'_> {
@@ -123,6 +144,15 @@ mod tests {
     fn made_ids_differ() {
         let headers = HeaderMap::new();
         assert_ne!(request_id(&headers), request_id(&headers));
+    }
+
+    #[test]
+    fn hex_is_sixteen_digits_most_significant_first() {
+        let mut digits = [0u8; 16];
+        hex(0x0123_4567_89ab_cdef, &mut digits);
+        assert_eq!(&digits, b"0123456789abcdef");
+        hex(42, &mut digits);
+        assert_eq!(&digits, b"000000000000002a");
     }
 
     #[test]

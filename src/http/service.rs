@@ -126,23 +126,23 @@ impl Service {
         let started = Instant::now();
         let request_id = access::request_id(request.headers());
         let operation = self.operation(request.method(), request.uri().path());
-        let method = request.method().clone();
-        let uri = request.uri().clone();
+        let logged = access::is_on().then(|| (request.method().clone(), request.uri().clone()));
         let mut response = self.answer_timed(request).await;
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         metrics::request(operation, status, elapsed);
-        let associate = response.extensions_mut().remove::<Associate>();
-        access::Entry {
-            request_id: &request_id,
-            operation,
-            method: method.as_str(),
-            path: uri.path(),
-            status,
-            elapsed,
-            associate,
+        if let Some((method, uri)) = logged {
+            access::Entry {
+                request_id: &request_id,
+                operation,
+                method: method.as_str(),
+                path: uri.path(),
+                status,
+                elapsed,
+                associate: response.extensions_mut().remove::<Associate>(),
+            }
+            .log();
         }
-        .log();
         response
             .headers_mut()
             .insert(access::REQUEST_ID, request_id);
@@ -233,6 +233,10 @@ impl Service {
 
     /// What the metrics and the log call a request.
     fn operation(&self, method: &Method, path: &str) -> Operation {
+        // Nearly every request: a POST to an operation, spelt as documented.
+        if let Some(operation) = self.direct_at(method, path) {
+            return operation.into();
+        }
         let path = match path.strip_suffix('/') {
             Some(trimmed) if !trimmed.is_empty() => trimmed,
             _ => path,
@@ -248,10 +252,13 @@ impl Service {
 
     /// The operation a request calls directly, if it is a POST to a documented address.
     fn direct(&self, parts: &Parts) -> Option<user::Operation> {
-        if parts.method != Method::POST {
+        self.direct_at(&parts.method, parts.uri.path())
+    }
+
+    fn direct_at(&self, method: &Method, path: &str) -> Option<user::Operation> {
+        if *method != Method::POST {
             return None;
         }
-        let path = parts.uri.path();
         self.inner
             .documented
             .iter()

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::domain::{AssociateId, UserPresenceStatus};
-use crate::http::access::Associate;
+use crate::http::access::{self, Associate};
 use crate::http::auth::Caller;
 use crate::http::body::{
     FromWireFields, GetUserPresenceStatusRequest, SetUserPresenceStatusRequest, collect_body,
@@ -42,6 +42,15 @@ pub const SET_USER_PRESENCE_STATUS_AS_DOCUMENTED: &str =
 pub enum Operation {
     GetUserPresenceStatus,
     SetUserPresenceStatus,
+}
+
+impl From<Operation> for crate::metrics::Operation {
+    fn from(operation: Operation) -> Self {
+        match operation {
+            Operation::GetUserPresenceStatus => Self::GetUserPresenceStatus,
+            Operation::SetUserPresenceStatus => Self::SetUserPresenceStatus,
+        }
+    }
 }
 
 /// Answers one call of an operation, its errors included, in the format `Accept` asks for
@@ -74,7 +83,9 @@ pub async fn call(
         let source = ClientUri::of(&parts.uri, &parts.extensions).path();
         respond::error_response(&state, format, source, error)
     });
-    if let Some(associate_id) = caller {
+    if let Some(associate_id) = caller
+        && access::is_on()
+    {
         response.extensions_mut().insert(Associate(associate_id));
     }
     response
