@@ -2,6 +2,7 @@
 //! (`admin.rs`).
 
 mod admin;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -114,6 +115,16 @@ pub enum CliError {
     ResourceFile {
         file: String,
         source: ResourceFileError,
+    },
+    #[error("{file}: {problem}")]
+    UserFile { file: String, problem: String },
+    #[error(
+        "{count} of the {read} records of {file} cannot be imported (listed above); nothing was imported: correct them, or pass --skip-invalid to import the others"
+    )]
+    InvalidUsers {
+        count: usize,
+        read: usize,
+        file: String,
     },
     #[error("{context}: {source}")]
     Io {
