@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod errors;
 mod formats;
+mod import;
 mod language;
 mod limits;
 mod nodes;
