@@ -497,7 +497,7 @@ impl Progress {
                 bar.set_position(0);
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(&format!(
-                        "{{bar:40}} {verb} {{pos}}/{{len}} {things} ({{per_sec}}, {{eta}} left)"
+                        "{{bar:40}} {verb} {{pos}}/{{len}} {things} ({{elapsed}}, about {{eta}} left)"
                     ))
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
