@@ -211,14 +211,21 @@ struct JsonRecord {
     password: Option<String>,
 }
 
-/// A JSON record, or what is wrong with it: read one at a time, so that a record of the wrong
-/// shape is one invalid record rather than a file that cannot be read.
-struct Lenient(Result<JsonRecord, String>);
+/// An element of the array: a record, or what is wrong with it, read one at a time so that a
+/// record of the wrong shape is one invalid record rather than a file that cannot be read.
+enum Lenient {
+    Record(Result<JsonRecord, String>),
+    /// Not even an object: the lines of the objects after it could not be told.
+    NotAnObject,
+}
 
 impl<'de> Deserialize<'de> for Lenient {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
-        Ok(Self(
+        if !value.is_object() {
+            return Ok(Self::NotAnObject);
+        }
+        Ok(Self::Record(
             JsonRecord::deserialize(value).map_err(|error| error.to_string()),
         ))
     }
@@ -234,10 +241,22 @@ fn parse_json(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
         let problem = message.strip_suffix(&position).unwrap_or(&message);
         format!("line {}: {problem}", error.line())
     })?;
+    if let Some(index) = rows
+        .iter()
+        .position(|row| matches!(row, Lenient::NotAnObject))
+    {
+        return Err(format!(
+            "element {} of the array is not an object; each user is one {{\"login\": ..., \"associateId\": ...}}",
+            index + 1
+        ));
+    }
     let lines = records::json_object_lines(text);
     let mut users = Vec::new();
     let mut invalid = Vec::new();
-    for (index, Lenient(row)) in rows.into_iter().enumerate() {
+    for (index, row) in rows.into_iter().enumerate() {
+        let Lenient::Record(row) = row else {
+            continue;
+        };
         // Each element of a parsed array of objects opens with a `{` of its own.
         let line = lines.get(index).copied().unwrap_or(1);
         let checked = row.and_then(|row| {
@@ -655,6 +674,11 @@ mod tests {
                 .starts_with("line 2")
         );
         assert!(parse_json("{}").is_err());
+        let error = parse_json(r#"[{"login": "a", "associateId": 1}, 7]"#).unwrap_err();
+        assert!(
+            error.contains("element 2 of the array is not an object"),
+            "{error}"
+        );
     }
 
     #[test]
