@@ -21,6 +21,8 @@ pub mod language;
 pub mod metrics;
 /// Argon2id password hashing.
 pub mod password;
+/// The import files: CSV records and JSON objects, with their line numbers.
+pub mod records;
 /// Conditions that can repeat many times a second, logged once and then counted.
 pub mod repeated;
 /// Server-issued secrets: tickets, tokens, application and XSRF tokens.

@@ -41,6 +41,16 @@ pub enum UserCommand {
     },
     /// Remove a Service user.
     Remove { login: String },
+    /// Add many Service users from a CSV file (a header login,associate_id,admin,password,
+    /// then one user a line) or a JSON file ([{"login", "associateId", "admin", "password"}]);
+    /// `-` reads standard input. All or nothing unless --skip-invalid; users there already are
+    /// left as they are.
+    Import {
+        file: std::path::PathBuf,
+        /// Import the valid records and list the others, instead of importing nothing.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +175,9 @@ pub(super) async fn user(store: &Store, command: UserCommand) -> Result<(), CliE
         UserCommand::Remove { login } => {
             store.remove_user(&login).await?;
             println!("removed {login}");
+        }
+        UserCommand::Import { file, skip_invalid } => {
+            super::import::import(store, &file, skip_invalid).await?;
         }
     }
     Ok(())

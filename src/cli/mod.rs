@@ -1,8 +1,10 @@
 //! The `presence` command line: run the server (`serve.rs`), administer its database
-//! (`admin.rs`), and read the configuration file (`config_file.rs`).
+//! (`admin.rs`), import users (`import.rs`), and read the configuration file
+//! (`config_file.rs`).
 
 mod admin;
 mod config_file;
+mod import;
 mod serve;
 
 use std::ffi::OsString;
@@ -151,6 +153,16 @@ pub enum CliError {
     ResourceFile {
         file: String,
         source: ResourceFileError,
+    },
+    #[error("{file}: {problem}")]
+    UserFile { file: String, problem: String },
+    #[error(
+        "{count} of the {read} records of {file} cannot be imported (listed above); nothing was imported: correct them, or pass --skip-invalid to import the others"
+    )]
+    InvalidUsers {
+        count: usize,
+        read: usize,
+        file: String,
     },
     #[error("{context}: {source}")]
     Io {

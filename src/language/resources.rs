@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::Language;
+use crate::records;
 
 /// A table of resource texts by name and language.
 ///
@@ -170,13 +171,16 @@ impl ResourceFileError {
 /// Reads resources from CSV: a `name,language,text` header, then one resource a line.
 ///
 /// Fields follow RFC 4180 (quote a field to put `,`, `"` or a line break in it, doubling the
-/// quotes inside) and are trimmed, since blanks after commas are layout in hand-written files.
+/// quotes inside); unquoted ones are trimmed, since blanks after commas are layout in
+/// hand-written files (see [`crate::records::read_csv`]).
 /// `language` is an ISO code (`en`, `nb`, `sv-SE`). Blank lines are skipped. A name that cannot
 /// be referenced, an unknown language, an empty text or a name and language given twice is an
 /// error: each would otherwise be silently unreachable or ambiguous.
 pub fn parse_resources_csv(text: &str) -> Result<Vec<Resource>, ResourceFileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = read_csv(text)?.into_iter();
+    let mut records = records::read_csv(text)
+        .map_err(|e| ResourceFileError::new(e.line, e.problem))?
+        .into_iter();
     let Some((line, header)) = records.next() else {
         return Err(ResourceFileError::new(
             1,
@@ -225,7 +229,7 @@ pub fn parse_resources_json(text: &str) -> Result<Vec<Resource>, ResourceFileErr
         };
         ResourceFileError::new(error.line(), problem)
     })?;
-    let lines = object_lines(text);
+    let lines = records::json_object_lines(text);
     let mut seen = Seen::default();
     let mut resources = Vec::new();
     for (index, row) in rows.into_iter().enumerate() {
@@ -245,42 +249,6 @@ struct ResourceRow {
     name: String,
     language: String,
     text: String,
-}
-
-/// The line each object in a top-level JSON array opens on, for text already known to be JSON:
-/// serde_json keeps no positions, and a problem is best reported where its row begins.
-fn object_lines(json: &str) -> Vec<usize> {
-    let mut lines = Vec::new();
-    let mut line = 1;
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if c == '\n' {
-            line += 1;
-        }
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' | '[' => {
-                if c == '{' && depth == 1 {
-                    lines.push(line);
-                }
-                depth += 1;
-            }
-            '}' | ']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    lines
 }
 
 /// Checks one resource's fields; the problem, if any, in words.
@@ -323,88 +291,6 @@ impl Seen {
             )),
             None => Ok(()),
         }
-    }
-}
-
-/// Splits CSV text into records of fields, each with the line it starts on.
-fn read_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, ResourceFileError> {
-    let mut records = Vec::new();
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut line = 1;
-    let mut record_line = 1;
-    let mut in_quotes = false;
-    let mut after_closing_quote = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => {
-                    in_quotes = false;
-                    after_closing_quote = true;
-                }
-                c => {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            ',' => {
-                fields.push(std::mem::take(&mut field).trim().to_owned());
-                after_closing_quote = false;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field).trim().to_owned());
-                end_record(&mut records, &mut fields, record_line);
-                after_closing_quote = false;
-                line += 1;
-                record_line = line;
-            }
-            c if c.is_whitespace() => field.push(c),
-            _ if after_closing_quote => {
-                return Err(ResourceFileError::new(
-                    line,
-                    "text after a closing quote; quote the whole field",
-                ));
-            }
-            '"' if field.trim().is_empty() => {
-                field.clear();
-                in_quotes = true;
-            }
-            '"' => {
-                return Err(ResourceFileError::new(
-                    line,
-                    "a quote inside an unquoted field; quote the whole field and double the quotes in it",
-                ));
-            }
-            c => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err(ResourceFileError::new(
-            record_line,
-            "a quoted field is not closed",
-        ));
-    }
-    fields.push(field.trim().to_owned());
-    end_record(&mut records, &mut fields, record_line);
-    Ok(records)
-}
-
-/// Keeps a finished record unless it is a blank line.
-fn end_record(records: &mut Vec<(usize, Vec<String>)>, fields: &mut Vec<String>, line: usize) {
-    let fields = std::mem::take(fields);
-    if !(fields.len() == 1 && fields[0].is_empty()) {
-        records.push((line, fields));
     }
 }
 

@@ -160,6 +160,14 @@ impl NewServiceUser {
     }
 }
 
+/// What [`Store::import_users`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportedUsers {
+    pub added: usize,
+    /// Found already, as the same login and associate, and left as they were.
+    pub unchanged: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -391,6 +399,19 @@ impl Store {
             Err(StoreError::DuplicateLogin(_) | StoreError::DuplicateAssociate(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Adds many users in one transaction: all of them, or none. A user whose login (in any
+    /// case) and associate both belong to one user already is left exactly as that user is,
+    /// and counted as unchanged; one whose login or associate belongs to another user fails
+    /// the whole import with [`StoreError::DuplicateLogin`] or
+    /// [`StoreError::DuplicateAssociate`]. The users must differ from each other in login and
+    /// in associate. Running servers learn of the new users as of any other (the change log).
+    pub async fn import_users(
+        &self,
+        users: Vec<NewServiceUser>,
+    ) -> Result<ImportedUsers, StoreError> {
+        on_backend!(self, import_users(users))
     }
 
     pub async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {

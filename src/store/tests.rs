@@ -58,6 +58,7 @@ on_both_backends!(
     resources_come_with_the_starter_set_and_fall_back_to_english,
     a_database_from_a_newer_program_is_refused,
     another_store_on_the_database_sees_each_change_on_its_next_lookup,
+    an_import_adds_all_or_nothing_and_leaves_users_found_as_they_are,
 );
 
 struct TestStore {
@@ -168,6 +169,66 @@ async fn logins_are_unique_in_any_case_and_associates_are_unique() {
     ));
     assert!(!t.store.add_user_if_missing(user(1, "anna")).await.unwrap());
     assert_eq!(t.store.list_users().await.unwrap().len(), 1);
+}
+
+async fn an_import_adds_all_or_nothing_and_leaves_users_found_as_they_are() {
+    let t = fresh().await;
+    let other = Store::open(&t.url).unwrap();
+    assert_eq!(other.credentials("bert").await.unwrap(), None);
+    t.store.add_user(user(1, "Anna")).await.unwrap();
+    let mut bert = user(2, "bert");
+    bert.is_admin = true;
+    let imported = t
+        .store
+        .import_users(vec![user(1, "ANNA"), bert, user(3, "carl")])
+        .await
+        .unwrap();
+    assert_eq!(
+        imported,
+        ImportedUsers {
+            added: 2,
+            unchanged: 1
+        }
+    );
+    let listed: Vec<(i32, String, bool)> = t
+        .store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.associate_id.get(), u.login, u.is_admin))
+        .collect();
+    let expected = vec![
+        (1, "Anna".to_owned(), false),
+        (2, "bert".to_owned(), true),
+        (3, "carl".to_owned(), false),
+    ];
+    assert_eq!(listed, expected, "Anna kept her spelling");
+    // Another store (a server beside the command) sees them through the change log.
+    let found = other.credentials("BERT").await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$hash-of-bert"));
+    assert!(found.is_admin);
+
+    for (conflicting, taken) in [(user(9, "anna"), "login"), (user(1, "dora"), "associate")] {
+        let error = t
+            .store
+            .import_users(vec![user(4, "erik"), conflicting])
+            .await
+            .unwrap_err();
+        match (taken, error) {
+            ("login", StoreError::DuplicateLogin(login)) => assert_eq!(login, "anna"),
+            ("associate", StoreError::DuplicateAssociate(id)) => {
+                assert_eq!(id, AssociateId::new(1));
+            }
+            (_, other) => panic!("{taken}: {other}"),
+        }
+    }
+    assert_eq!(
+        t.store.list_users().await.unwrap().len(),
+        3,
+        "erik was not added"
+    );
+    assert_eq!(other.credentials("erik").await.unwrap(), None);
 }
 
 async fn credentials_follow_password_changes_and_removal() {

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod errors;
 mod formats;
+mod import;
 mod language;
 mod limits;
 mod nodes;

@@ -10,7 +10,8 @@ use super::{PostgresStore, classify, presence_from_row, status_column};
 use crate::domain::AssociateId;
 use crate::store::cache;
 use crate::store::{
-    Credentials, NewServiceUser, ServiceUser, StoreError, folded, status_from_column, unix_millis,
+    Credentials, ImportedUsers, NewServiceUser, ServiceUser, StoreError, folded,
+    status_from_column, unix_millis,
 };
 
 impl PostgresStore {
@@ -157,6 +158,115 @@ impl PostgresStore {
         })?;
         tx.commit().await.map_err(classify)?;
         Ok(())
+    }
+
+    /// Copies the users into a temporary table (COPY, the fastest way in), adds in one
+    /// statement those not there yet, then looks for any whose login or associate turned out
+    /// to be another user's. The change log's trigger logs each row added; the changes are
+    /// numbered before the commit, under the numbering's lock, which keeps them in order (no
+    /// numbering can run between that and the commit) and spares the first server to look
+    /// afterwards numbering a million rows within its statement timeout.
+    pub(in crate::store) async fn import_users(
+        &self,
+        users: Vec<NewServiceUser>,
+    ) -> Result<ImportedUsers, StoreError> {
+        use tokio_postgres::binary_copy::BinaryCopyInWriter;
+        use tokio_postgres::types::Type;
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        // The statements below take as long as the users are many; the import is one
+        // administrator's command, not a request that must give up within a bound.
+        tx.batch_execute(
+            "SET LOCAL statement_timeout = 0;
+             CREATE TEMPORARY TABLE user_import (
+                 associate_id  INTEGER  NOT NULL,
+                 login         TEXT     NOT NULL,
+                 login_folded  TEXT     NOT NULL,
+                 password_hash TEXT,
+                 is_admin      BOOLEAN  NOT NULL,
+                 status        SMALLINT NOT NULL,
+                 message       TEXT
+             ) ON COMMIT DROP",
+        )
+        .await
+        .map_err(classify)?;
+        let sink = tx
+            .copy_in("COPY user_import FROM STDIN (FORMAT binary)")
+            .await
+            .map_err(classify)?;
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::INT4,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BOOL,
+                Type::INT2,
+                Type::TEXT,
+            ],
+        );
+        let mut writer = std::pin::pin!(writer);
+        for user in &users {
+            writer
+                .as_mut()
+                .write(&[
+                    &user.associate_id.get(),
+                    &user.login,
+                    &folded(&user.login),
+                    &user.password_hash,
+                    &user.is_admin,
+                    &status_column(&user.presence),
+                    &user.presence.message.as_deref(),
+                ])
+                .await
+                .map_err(classify)?;
+        }
+        writer.as_mut().finish().await.map_err(classify)?;
+        let added = tx
+            .execute(
+                "INSERT INTO service_user
+                     (associate_id, login, login_folded, password_hash, is_admin, status, message,
+                      updated_at)
+                 SELECT associate_id, login, login_folded, password_hash, is_admin, status, message,
+                        $1
+                 FROM user_import
+                 ON CONFLICT DO NOTHING",
+                &[&unix_millis()],
+            )
+            .await
+            .map_err(classify)?;
+        // Every user imported is now the same login and associate as a row: added, or found.
+        let conflict = tx
+            .query_opt(
+                "SELECT i.associate_id, i.login,
+                        EXISTS (SELECT 1 FROM service_user u WHERE u.login_folded = i.login_folded)
+                 FROM user_import i
+                 WHERE NOT EXISTS (SELECT 1 FROM service_user u
+                                   WHERE u.associate_id = i.associate_id
+                                     AND u.login_folded = i.login_folded)
+                 LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(classify)?;
+        if let Some(row) = conflict {
+            return Err(if row.get(2) {
+                StoreError::DuplicateLogin(row.get(1))
+            } else {
+                StoreError::DuplicateAssociate(AssociateId::new(row.get(0)))
+            });
+        }
+        tx.execute("SELECT number_user_changes()", &[])
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        let added = usize::try_from(added).unwrap_or(usize::MAX);
+        Ok(ImportedUsers {
+            added,
+            unchanged: users.len().saturating_sub(added),
+        })
     }
 
     pub(in crate::store) async fn list_users(&self) -> Result<Vec<ServiceUser>, StoreError> {

@@ -11,8 +11,8 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::store::cache;
 use crate::store::{
-    Credentials, NewServiceUser, ServiceUser, StoreError, message_from_column, status_from_column,
-    unix_millis,
+    Credentials, ImportedUsers, NewServiceUser, ServiceUser, StoreError, message_from_column,
+    status_from_column, unix_millis,
 };
 
 impl SqliteStore {
@@ -123,6 +123,58 @@ impl SqliteStore {
             )?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn import_users(
+        &self,
+        users: Vec<NewServiceUser>,
+    ) -> Result<ImportedUsers, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut imported = ImportedUsers::default();
+            {
+                // Each user is one row inserted or found: prepared once, run per user, which
+                // SQLite does about as fast as a multi-row insert, without its bound on
+                // parameters. The change log's trigger logs each row added.
+                let mut insert = tx.prepare(
+                    "INSERT INTO service_user
+                         (associate_id, login, password_hash, is_admin, status, message, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT DO NOTHING",
+                )?;
+                let mut login_of =
+                    tx.prepare("SELECT login FROM service_user WHERE associate_id = ?1")?;
+                let now = unix_millis();
+                for user in users {
+                    let added = insert.execute(params![
+                        user.associate_id.get(),
+                        user.login,
+                        user.password_hash,
+                        user.is_admin,
+                        user.presence.status.number(),
+                        user.presence.message.as_deref(),
+                        now
+                    ])?;
+                    if added == 1 {
+                        imported.added += 1;
+                        continue;
+                    }
+                    let existing: Option<String> = login_of
+                        .query_row([user.associate_id.get()], |row| row.get(0))
+                        .optional()?;
+                    match existing {
+                        Some(login) if login.eq_ignore_ascii_case(&user.login) => {
+                            imported.unchanged += 1;
+                        }
+                        Some(_) => return Err(StoreError::DuplicateAssociate(user.associate_id)),
+                        None => return Err(StoreError::DuplicateLogin(user.login)),
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(imported)
         })
         .await
     }
