@@ -12,6 +12,7 @@ mod formats;
 mod language;
 mod limits;
 mod nodes;
+mod packaging;
 mod permissions;
 mod process;
 mod sample;
