@@ -39,6 +39,7 @@ if [[ -n $verify ]]; then
 fi
 
 man -w presence presence-serve presence-user-add >/dev/null
+[[ -x /usr/sbin/presence-admin ]]
 grep -qx /etc/presence/presence.toml <(dpkg-query -W -f='${Conffiles}\n' presence | awk '{print $1}')
 # Installing neither enables nor starts the service: the administrator does, after setting up.
 if [[ $(systemctl is-enabled presence.service 2>&1) != disabled ]]; then
@@ -48,7 +49,7 @@ fi
 
 trap - EXIT
 dpkg --purge presence
-if [[ -e /usr/bin/presence || -e $unit || -e /etc/presence/presence.toml ]]; then
+if [[ -e /usr/bin/presence || -e /usr/sbin/presence-admin || -e $unit || -e /etc/presence ]]; then
   echo "dpkg --purge presence left files behind" >&2
   exit 1
 fi
