@@ -15,6 +15,7 @@ mod language;
 mod limits;
 mod nodes;
 mod operations;
+mod packaging;
 mod permissions;
 mod process;
 mod sample;
