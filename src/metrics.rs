@@ -67,6 +67,8 @@ pub enum Scheme {
     Bearer,
     /// A browser session's cookie.
     Session,
+    /// A login and password sent to the sign-in page.
+    SignIn,
     /// No credentials, or a scheme the server does not know.
     None,
 }

@@ -206,9 +206,11 @@ struct JsonRecord {
     login: String,
     associate_id: i64,
     #[serde(default)]
-    admin: bool,
+    admin: Option<bool>,
+    /// Read as any JSON value, so that a password of the wrong type is refused without its
+    /// value in the message.
     #[serde(default)]
-    password: Option<String>,
+    password: Option<serde_json::Value>,
 }
 
 /// An element of the array: a record, or what is wrong with it, read one at a time so that a
@@ -260,12 +262,21 @@ fn parse_json(text: &str) -> Result<(Vec<Record>, Vec<Invalid>), String> {
         // Each element of a parsed array of objects opens with a `{` of its own.
         let line = lines.get(index).copied().unwrap_or(1);
         let checked = row.and_then(|row| {
+            let password = match row.password {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(password)) => password,
+                Some(_) => return Err("password is not a string".to_owned()),
+            };
             check_record(
                 line,
                 row.login,
                 &row.associate_id.to_string(),
-                if row.admin { "true" } else { "false" },
-                row.password.as_deref().unwrap_or(""),
+                if row.admin.unwrap_or(false) {
+                    "true"
+                } else {
+                    "false"
+                },
+                &password,
             )
         });
         match checked {

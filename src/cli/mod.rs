@@ -1,6 +1,6 @@
 //! The `presence` command line: run the server (`serve.rs`), administer its database
 //! (`admin.rs`), import users (`import.rs`), and read the configuration file
-//! (`config_file.rs`).
+//! (`config_file/`).
 
 mod admin;
 mod config_file;

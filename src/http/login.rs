@@ -91,7 +91,10 @@ pub async fn sign_in(
         .await?
     {
         PasswordCheck::Valid(user) => user,
-        PasswordCheck::Invalid | PasswordCheck::LockedOut => return Err(ApiError::Unauthorized),
+        PasswordCheck::Invalid | PasswordCheck::LockedOut => {
+            crate::metrics::authentication_failure(crate::metrics::Scheme::SignIn);
+            return Err(ApiError::Unauthorized);
+        }
     };
     let ticket = tickets::issue_ticket(state.store(), auth.clock(), user.associate_id).await?;
     tracing::info!(%login, associate_id = %user.associate_id, "signed in");

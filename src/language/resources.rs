@@ -251,19 +251,23 @@ struct ResourceRow {
     text: String,
 }
 
-/// Checks one resource's fields; the problem, if any, in words.
+/// Checks one resource's fields; the problem, if any, in words. A quoted CSV field keeps its
+/// spaces, as a text may mean them; a name and a language never do, and a text of spaces
+/// alone is as empty as none.
 fn check_resource(name: String, language: &str, text: String) -> Result<Resource, String> {
+    let name = name.trim().to_owned();
     if !is_resource_name(&name) {
         return Err(format!(
             "'{name}' is not a resource name: SR_ followed by upper-case letters, digits and underscores"
         ));
     }
+    let language = language.trim();
     let language = Language::from_tag(language).ok_or_else(|| {
         format!(
             "'{language}' is not a supported language; expected an ISO code such as en, nb or sv"
         )
     })?;
-    if text.is_empty() {
+    if text.trim().is_empty() {
         return Err(format!(
             "the {language} text of {name} is empty; leave the row out to fall back to English"
         ));

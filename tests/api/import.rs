@@ -138,16 +138,28 @@ async fn json_users_are_imported_from_standard_input() {
     let import = Import::new(&app);
     let json = r#"[
         {"login": "jana", "associateId": 200, "password": "jana-pw"},
-        {"login": "boss2", "associateId": 201, "admin": true, "password": null}
+        {"login": "boss2", "associateId": 201, "admin": true, "password": null},
+        {"login": "nulls", "associateId": 202, "admin": null}
     ]"#;
     let (stdout, _) = succeeded(&import.run(&["user", "import", "-"], json));
     assert_eq!(
         stdout,
-        "imported 2, unchanged 0, invalid 0 (from standard input)\n"
+        "imported 3, unchanged 0, invalid 0 (from standard input)\n"
     );
     assert!(signs_in(&app, "jana", "jana-pw", 200).await);
     let boss = app.store.credentials("boss2").await.unwrap().unwrap();
     assert!(boss.is_admin && boss.password_hash.is_none());
+    let nulls = app.store.credentials("nulls").await.unwrap().unwrap();
+    assert!(!nulls.is_admin && nulls.password_hash.is_none());
+
+    // A password of the wrong type is refused without repeating it.
+    let numeric = r#"[{"login": "digits", "associateId": 203, "password": 918273645}]"#;
+    let stderr = failed(&import.run(&["user", "import", "-"], numeric));
+    assert!(
+        stderr.contains("line 1: password is not a string"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("918273645"), "{stderr}");
 }
 
 async fn a_bad_record_aborts_the_import_and_names_its_line() {

@@ -86,6 +86,10 @@ async fn metrics_count_requests_failures_lockouts_and_lookups() {
         401
     );
     assert_eq!(app.send(Request::post(GET).json(BODY)).await.status, 401);
+    let stale_session = Request::post(GET)
+        .header("Cookie", "SO-Session=7T:not-a-session")
+        .json(BODY);
+    assert_eq!(app.send(stale_session).await.status, 401);
     // Five failures lock the login; the sixth guess is refused without a check.
     for _ in 0..6 {
         assert_eq!(
@@ -99,6 +103,8 @@ async fn metrics_count_requests_failures_lockouts_and_lookups() {
             .status,
         404
     );
+    let mut browser = Browser::default();
+    assert_eq!(browser.sign_in(&app, (USER.0, "wrong")).await.status, 401);
 
     let after = scrape(&app).await;
     let moved = |series: &str| sample(&after, series) - sample(&before, series);
@@ -107,20 +113,21 @@ async fn metrics_count_requests_failures_lockouts_and_lookups() {
     };
     assert_eq!(moved(&requests("GetUserPresenceStatus", 200)), 3.0);
     assert_eq!(moved(&requests("SetUserPresenceStatus", 200)), 1.0);
-    assert_eq!(moved(&requests("GetUserPresenceStatus", 401)), 10.0);
+    assert_eq!(moved(&requests("GetUserPresenceStatus", 401)), 11.0);
+    assert_eq!(moved(&requests("SignIn", 401)), 1.0);
     assert_eq!(moved(&requests("Other", 404)), 1.0);
     // The first scrape is counted once answered, so the second one sees it.
     assert_eq!(moved(&requests("Metrics", 200)), 1.0);
     assert_eq!(
         moved(r#"presence_http_request_duration_seconds_count{operation="GetUserPresenceStatus"}"#),
-        13.0
+        14.0
     );
     // Every Get took less than the top bucket's ten seconds.
     assert_eq!(
         moved(
             r#"presence_http_request_duration_seconds_bucket{le="10.0",operation="GetUserPresenceStatus"}"#
         ),
-        13.0
+        14.0
     );
     let failures = |scheme: &str| {
         moved(&format!(
@@ -131,6 +138,8 @@ async fn metrics_count_requests_failures_lockouts_and_lookups() {
     assert_eq!(failures("Bearer"), 1.0);
     assert_eq!(failures("SoTicket"), 1.0);
     assert_eq!(failures("Session"), 1.0);
+    assert_eq!(failures("None"), 1.0);
+    assert_eq!(failures("SignIn"), 1.0);
     assert_eq!(moved("presence_lockouts_total"), 1.0);
     // Each Get looks up a presence; once cached, from memory.
     assert!(moved("presence_user_cache_hits_total") >= 3.0, "{after}");

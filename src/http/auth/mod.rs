@@ -11,7 +11,7 @@ pub mod cache;
 mod jwt;
 pub mod session;
 
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use tracing::debug;
 
@@ -277,10 +277,14 @@ impl Authenticator {
 }
 
 /// The scheme a request's credentials are in, as the metrics count failures: by the
-/// `Authorization` header's first word, or a session when there is none.
+/// `Authorization` header's first word, or a session when there is none but a cookie.
 fn scheme_tried(headers: &HeaderMap) -> metrics::Scheme {
     let Some(header) = headers.get(AUTHORIZATION) else {
-        return metrics::Scheme::Session;
+        return if headers.contains_key(COOKIE) {
+            metrics::Scheme::Session
+        } else {
+            metrics::Scheme::None
+        };
     };
     let value = header.as_bytes().trim_ascii();
     let (scheme, credentials) = match value.iter().position(|&b| b == b' ') {

@@ -107,6 +107,23 @@ struct Inner {
     users: Arc<Users>,
 }
 
+/// One read waiting for a permit, counted for the metrics until it stops waiting: with the
+/// permit, or dropped with its request (a timeout, a client gone).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Presence and credentials in memory (see `store/cache.rs`), and how to tell whether they
 /// are current.
 struct Users {
@@ -229,11 +246,11 @@ impl SqliteStore {
         let _reading = match reading.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
-                let waiting = &self.inner.waiting_to_read;
-                waiting.fetch_add(1, Ordering::Relaxed);
-                let permit = reading.acquire().await;
-                waiting.fetch_sub(1, Ordering::Relaxed);
-                permit.map_err(|_| StoreError::TaskFailed)?
+                let _waiting = Waiting::count(&self.inner.waiting_to_read);
+                reading
+                    .acquire()
+                    .await
+                    .map_err(|_| StoreError::TaskFailed)?
             }
         };
         let store = self.clone();
