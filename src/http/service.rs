@@ -43,10 +43,6 @@ struct ServiceInner {
     router: Router,
     /// The documented addresses under the base path, with the operation at each.
     documented: [(String, user::Operation); 2],
-    /// The health checks' and the metrics' addresses under the base path: they answer
-    /// whatever the load, so that an overloaded node is not taken for a dead one, and its
-    /// metrics show why.
-    unlimited: [String; 3],
     /// Every address under the base path, with what a request to it is called in the metrics
     /// and the log: by any method but POST, and by POST (an operation's address describes the
     /// operation unless POSTed to).
@@ -75,8 +71,6 @@ impl Service {
                 user::Operation::SetUserPresenceStatus,
             ),
         ];
-        let unlimited =
-            [health::LIVE, health::READY, METRICS].map(|path| format!("{base_path}{path}"));
         let addresses = [
             (
                 user::GET_USER_PRESENCE_STATUS,
@@ -103,7 +97,6 @@ impl Service {
                 router,
                 state,
                 documented,
-                unlimited,
                 addresses,
                 requests: Semaphore::new(max_requests),
             }),
@@ -127,7 +120,7 @@ impl Service {
         let request_id = access::request_id(request.headers());
         let operation = self.operation(request.method(), request.uri().path());
         let logged = access::is_on().then(|| (request.method().clone(), request.uri().clone()));
-        let mut response = self.answer_timed(request).await;
+        let mut response = self.answer_timed(operation, request).await;
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         metrics::request(operation, status, elapsed);
@@ -149,7 +142,11 @@ impl Service {
         response
     }
 
-    async fn answer_timed(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
+    async fn answer_timed(
+        self,
+        operation: Operation,
+        request: hyper::Request<impl RequestBody + 'static>,
+    ) -> Response {
         let state = &self.inner.state;
         let settings = state.settings();
         let format = ResponseFormat::from_headers(request.headers());
@@ -158,7 +155,7 @@ impl Service {
         let answered = async {
             let body = collect_body(&parts.headers, body, settings.body_limit).await;
             let read_whole = body.is_ok();
-            let mut response = self.answer_read(format, parts, body).await;
+            let mut response = self.answer_read(operation, format, parts, body).await;
             if !read_whole {
                 respond::close_after(&mut response);
             }
@@ -179,6 +176,7 @@ impl Service {
     /// Answers a request whose body was read: at most `max_requests` at once (else a 503).
     async fn answer_read(
         &self,
+        operation: Operation,
         format: ResponseFormat,
         parts: Parts,
         body: Result<Bytes, ApiError>,
@@ -191,7 +189,7 @@ impl Service {
         if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
             return refused(ApiError::NotImplemented(coding));
         }
-        let _permit = if self.is_unlimited(&parts) {
+        let _permit = if is_unlimited(&parts.method, operation) {
             None
         } else {
             match self.inner.requests.try_acquire() {
@@ -265,18 +263,12 @@ impl Service {
             .find(|(documented, _)| documented == path)
             .map(|&(_, operation)| operation)
     }
+}
 
-    fn is_unlimited(&self, parts: &Parts) -> bool {
-        if parts.method != Method::GET {
-            return false;
-        }
-        let path = parts.uri.path();
-        let path = path.strip_suffix('/').unwrap_or(path);
-        self.inner
-            .unlimited
-            .iter()
-            .any(|health| health.eq_ignore_ascii_case(path))
-    }
+/// Whether a request is answered whatever the load: the health checks and the metrics, so
+/// that an overloaded node is not taken for a dead one, and its metrics show why.
+fn is_unlimited(method: &Method, operation: Operation) -> bool {
+    *method == Method::GET && matches!(operation, Operation::Health | Operation::Metrics)
 }
 
 /// The transfer codings of a request other than the one hyper decodes (`chunked`): hyper would

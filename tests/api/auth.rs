@@ -44,9 +44,9 @@ both_backends!(
     a_flood_of_guesses_beyond_what_argon2_can_take_is_refused_as_busy,
 );
 
-const BODY: &str = r#"{"AssociateId":963}"#;
+pub(crate) const BODY: &str = r#"{"AssociateId":963}"#;
 
-fn get_with(authorization: &str) -> Request {
+pub(crate) fn get_with(authorization: &str) -> Request {
     Request::post(GET)
         .header("Authorization", authorization)
         .json(BODY)

@@ -1,8 +1,7 @@
 //! The administration commands, run as a person runs them.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use presence::domain::{AssociateId, Message, UserStatus};
 use presence::store::{NewServiceUser, Store};
@@ -43,32 +42,8 @@ impl Cli {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(presence_binary())
-            .env("PRESENCE_DATABASE_URL", self.database_url())
-            .env("PRESENCE_LOG", "warn")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run_presence(&self.database.url, args, stdin)
     }
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 /// The one-line error of a failed command.

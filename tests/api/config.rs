@@ -44,15 +44,6 @@ fn presence(args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
 /// The standard error of a command refused as a usage error (exit code 2).
 fn refused(output: &Output) -> String {
     assert_eq!(

@@ -493,6 +493,39 @@ pub fn presence_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_presence"))
 }
 
+/// Runs `presence ARGS...` on `database_url` with `stdin` on its standard input, logging
+/// warnings only, and waits for it.
+pub fn run_presence(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(presence_binary())
+        .env("PRESENCE_DATABASE_URL", database_url)
+        .env("PRESENCE_LOG", "warn")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The standard output of a command that succeeded.
+pub fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
 /// A `presence serve` process on 127.0.0.1:0, with the address it announced in its log. It is
 /// killed when dropped, if it still runs.
 pub struct ServerProcess {

@@ -1,7 +1,6 @@
 //! `presence user import`, run as a person runs it, beside a running server.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::helpers::*;
 
@@ -38,25 +37,9 @@ impl Import {
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(presence_binary())
-            .env("PRESENCE_DATABASE_URL", &self.database_url)
-            .env("PRESENCE_LOG", "warn")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run_presence(&self.database_url, args, stdin)
     }
 
-    /// `presence user list`.
     fn list(&self) -> String {
         succeeded(&self.run(&["user", "list"], "")).0
     }

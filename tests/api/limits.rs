@@ -211,9 +211,11 @@ async fn past_the_request_limit_a_request_is_a_503_in_the_callers_format() {
     // The body was read before the refusal: the connection stays open for the next request.
     assert_eq!(refused.header("connection"), None);
     assert_eq!(app.send(set(SAMPLE_ID, "not stored")).await.status, 503);
-    // Health checks answer whatever the load.
+    // Health checks and the metrics answer whatever the load.
     let live = app.send(Request::new("GET", "/health/live")).await;
     assert_eq!(live.status, 200);
+    let metrics = app.send(Request::new("GET", "/metrics")).await;
+    assert_eq!(metrics.status, 200);
 
     drop(holder);
     assert_eq!(busy.await.unwrap().status, 200);

@@ -16,7 +16,9 @@ use presence::domain::AssociateId;
 use presence::tickets;
 use serde_json::json;
 
-use crate::auth::{Browser, HS256_SECRET, claims, jwt_settings, register, ticket_for};
+use crate::auth::{
+    BODY, Browser, HS256_SECRET, claims, get_with, jwt_settings, register, ticket_for,
+};
 use crate::helpers::*;
 
 both_backends!(
@@ -24,14 +26,6 @@ both_backends!(
     every_answer_carries_a_request_id,
     the_access_log_tells_every_request_and_no_secret,
 );
-
-const BODY: &str = r#"{"AssociateId":963}"#;
-
-fn get_with(authorization: &str) -> Request {
-    Request::post(GET)
-        .header("Authorization", authorization)
-        .json(BODY)
-}
 
 fn basic(login: &str, password: &str) -> String {
     format!("Basic {}", BASE64.encode(format!("{login}:{password}")))
