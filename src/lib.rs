@@ -31,5 +31,7 @@ pub mod secret;
 pub mod store;
 /// Tickets and access tokens: issued, checked, slid.
 pub mod tickets;
+/// Times on the presence API's wire: RFC 3339 in, RFC 3339 UTC with milliseconds out.
+pub mod timestamp;
 /// Weighted lists of content negotiation (`Accept`, `Accept-Language`).
 pub mod weighted;

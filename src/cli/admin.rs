@@ -187,7 +187,9 @@ pub(super) async fn status(store: &Store, command: StatusCommand) -> Result<(), 
     let (associate_id, presence) = match command {
         StatusCommand::Get { associate_id } => {
             let associate_id = AssociateId::new(associate_id);
-            (associate_id, store.presence(associate_id).await?)
+            let now = crate::clock::Clock::System.now_millis();
+            let presence = store.presence(associate_id).await?;
+            (associate_id, presence.map(|p| p.at(now).presence))
         }
         StatusCommand::Set {
             associate_id,

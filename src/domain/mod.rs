@@ -7,5 +7,5 @@ mod status;
 
 pub use associate::AssociateId;
 pub use message::{Message, MessageTooLong};
-pub use presence::UserPresenceStatus;
+pub use presence::{Absence, Effective, Presence, UserPresenceStatus};
 pub use status::{UnknownStatus, UserStatus};

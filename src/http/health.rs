@@ -55,7 +55,12 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 /// becomes unreachable and when it is back: once per change, not once per failed request.
 /// Between checks it tells the counts of repeated conditions (`repeated`), and now and then
 /// runs the store's upkeep: password checks older than the lockout window are forgotten, so
-/// that their table stays as small as the guesses of one window.
+/// that their table stays as small as the guesses of one window, and absences that ended a day
+/// ago are deleted.
+/// How long an absence is kept after it ended: a day, so that nobody reading the list of a
+/// user's absences just then sees one vanish before it was due.
+const ENDED_ABSENCES_KEPT_MILLIS: i64 = 24 * 3_600_000;
+
 pub async fn monitor(state: AppState) {
     let store = state.store();
     let clock = state.auth().clock();
@@ -65,7 +70,11 @@ pub async fn monitor(state: AppState) {
         repeated::flush_all();
         if tick % HOUSEKEEPING_EVERY == 0 {
             let window = i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
-            if let Err(error) = store.housekeeping(clock.now_millis() - window).await {
+            let now = clock.now_millis();
+            if let Err(error) = store
+                .housekeeping(now - window, now - ENDED_ABSENCES_KEPT_MILLIS)
+                .await
+            {
                 tracing::warn!(%error, "the store's upkeep failed; will try again");
             }
         }

@@ -19,8 +19,10 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
+use std::sync::Arc;
+
 use super::{Credentials, folded};
-use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::domain::{AssociateId, Presence, UserPresenceStatus};
 
 /// Entries of each kind beyond this many evict an arbitrary other one: room for every
 /// associate a large help desk asks about.
@@ -39,7 +41,18 @@ pub(super) const MAX_CHANGES: usize = 10_000;
 pub(super) struct ChangedUser {
     pub login: String,
     pub credentials: Credentials,
+    /// `None` when the row read is newer than the revision known for it (on PostgreSQL, a
+    /// change committed but not yet numbered): its entry is dropped, to be read afresh.
+    pub presence: Option<Arc<Presence>>,
+}
+
+/// A Set this process committed, as the cache applies it.
+#[derive(Clone, Debug)]
+pub(super) struct OwnSet {
+    pub associate_id: AssociateId,
     pub presence: UserPresenceStatus,
+    pub revision: i64,
+    pub changed_at: i64,
 }
 
 /// A login that no longer names the associate it did.
@@ -69,7 +82,7 @@ pub(super) struct State<M> {
     mark: Option<M>,
     revision: i64,
     /// `None`: the associate is no Service user.
-    presence: Bounded<AssociateId, Option<UserPresenceStatus>>,
+    presence: Bounded<AssociateId, Option<Arc<Presence>>>,
     /// By login in ASCII lower case, as logins match in any case.
     credentials: Bounded<Box<str>, Option<Credentials>>,
     /// The key in `credentials` of each associate cached there as a user: a Set names the
@@ -147,8 +160,8 @@ impl<M: Copy + PartialEq> UserCache<M> {
     }
 
     /// Applies a commit of Sets this process made, from revision `before` to `after`:
-    /// `presences` holds every presence it changed, by associate, as the commit wrote them, so
-    /// nothing need be read back. With `marks`, the marks just before and just after the
+    /// `presences` holds every presence it changed, as the commit wrote them, so nothing need
+    /// be read back. With `marks`, the marks just before and just after the
     /// commit, between which it was the only one: entries current as of the first are then
     /// current as of the second.
     ///
@@ -157,7 +170,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
         &self,
         before: i64,
         after: i64,
-        presences: Vec<(AssociateId, UserPresenceStatus)>,
+        presences: Vec<OwnSet>,
         marks: Option<(M, M)>,
     ) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -165,8 +178,8 @@ impl<M: Copy + PartialEq> UserCache<M> {
             return;
         }
         let current = marks.filter(|(mark_before, _)| state.mark == Some(*mark_before));
-        for (associate_id, presence) in presences {
-            state.set_presence(associate_id, presence);
+        for set in presences {
+            state.set_presence(set);
         }
         state.revision = after;
         if let Some((_, mark_after)) = current {
@@ -179,7 +192,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
     pub fn insert_presence(
         &self,
         associate_id: AssociateId,
-        presence: Option<UserPresenceStatus>,
+        presence: Option<Arc<Presence>>,
         revision: i64,
     ) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -204,7 +217,14 @@ impl<M> State<M> {
         for user in changed {
             let associate_id = user.credentials.associate_id;
             if self.presence.contains_key(&associate_id) {
-                self.presence.insert(associate_id, Some(user.presence));
+                match user.presence {
+                    Some(presence) => {
+                        self.presence.insert(associate_id, Some(presence));
+                    }
+                    None => {
+                        self.presence.remove(&associate_id);
+                    }
+                }
             }
             let login = folded(&user.login);
             if self.credentials.contains_key(&*login) {
@@ -213,16 +233,29 @@ impl<M> State<M> {
         }
     }
 
-    /// A Set's change: the presence, and the status the associate's credentials carry.
-    fn set_presence(&mut self, associate_id: AssociateId, presence: UserPresenceStatus) {
+    /// A Set's change: the presence (a Set ends any timed status), and the status the
+    /// associate's credentials carry.
+    fn set_presence(&mut self, set: OwnSet) {
+        let associate_id = set.associate_id;
         if let Some(login) = self.logins.get(&associate_id)
             && let Some(Some(credentials)) = self.credentials.get_mut(login)
         {
             // The status is a number: the entry's size does not change.
-            credentials.status = presence.status;
+            credentials.status = set.presence.status;
         }
-        if self.presence.contains_key(&associate_id) {
-            self.presence.insert(associate_id, Some(presence));
+        if let Some(Some(cached)) = self.presence.get(&associate_id) {
+            let presence = Presence {
+                login: cached.login.clone(),
+                stored: set.presence,
+                until: None,
+                absences: cached.absences.clone(),
+                revision: set.revision,
+                changed_at: set.changed_at,
+            };
+            self.presence.insert(associate_id, Some(Arc::new(presence)));
+        } else {
+            // Cached as no Service user, yet a Set stored a presence: read it afresh.
+            self.presence.remove(&associate_id);
         }
     }
 
@@ -262,7 +295,7 @@ impl<M> State<M> {
     }
 
     /// `None` when not cached; `Some(None)` when cached as no Service user.
-    pub fn presence(&self, associate_id: AssociateId) -> Option<Option<UserPresenceStatus>> {
+    pub fn presence(&self, associate_id: AssociateId) -> Option<Option<Arc<Presence>>> {
         self.counted(self.presence.get(&associate_id).cloned())
     }
 
@@ -298,13 +331,14 @@ impl Weigh for Box<str> {
     }
 }
 
-impl Weigh for Option<UserPresenceStatus> {
+impl Weigh for Option<Arc<Presence>> {
+    /// The presence is counted whole, though a Set's copy may share its login and absences
+    /// with the entry it replaced: an estimate from above.
     fn weight(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self
-                .as_ref()
-                .and_then(|p| p.message.as_deref())
-                .map_or(0, str::len)
+            + self.as_ref().map_or(0, |p| {
+                std::mem::size_of::<Presence>() + 2 * std::mem::size_of::<usize>() + p.heap_bytes()
+            })
     }
 }
 
@@ -428,29 +462,42 @@ mod tests {
                 is_admin: false,
                 status,
             },
+            presence: Some(present(login, status)),
+        }
+    }
+
+    fn present(login: &str, status: UserStatus) -> Arc<Presence> {
+        Arc::new(Presence {
+            login: login.into(),
+            stored: UserPresenceStatus {
+                status,
+                message: Message::none(),
+            },
+            until: None,
+            absences: None,
+            revision: 0,
+            changed_at: 0,
+        })
+    }
+
+    /// What an own commit of one Set passes to `apply_own`.
+    fn set_to(id: i32, status: UserStatus) -> Vec<OwnSet> {
+        vec![OwnSet {
+            associate_id: AssociateId::new(id),
             presence: UserPresenceStatus {
                 status,
                 message: Message::none(),
             },
-        }
-    }
-
-    /// What an own commit of one Set passes to `apply_own`.
-    fn set_to(id: i32, status: UserStatus) -> Vec<(AssociateId, UserPresenceStatus)> {
-        vec![(
-            AssociateId::new(id),
-            UserPresenceStatus {
-                status,
-                message: Message::none(),
-            },
-        )]
+            revision: 0,
+            changed_at: 0,
+        }]
     }
 
     fn status_of(cache: &UserCache<u8>, mark: u8, id: i32) -> Option<Option<UserStatus>> {
         let state = cache.current(Some(mark)).expect("current");
         state
             .presence(AssociateId::new(id))
-            .map(|p| p.map(|p| p.status))
+            .map(|p| p.map(|p| p.stored.status))
     }
 
     #[test]
@@ -539,7 +586,11 @@ mod tests {
             },
             Some(1),
         );
-        cache.insert_presence(AssociateId::new(1), None, 3);
+        cache.insert_presence(
+            AssociateId::new(1),
+            Some(present("anna", UserStatus::StatusNormal)),
+            3,
+        );
         let set = |status| set_to(1, status);
 
         cache.apply_own(3, 4, set(UserStatus::StatusNotAvailable), Some((1, 2)));
@@ -558,7 +609,7 @@ mod tests {
         assert_eq!(cache.revision(), 5);
         let entries = cache.entries();
         let presence = entries.presence(AssociateId::new(1)).unwrap().unwrap();
-        assert_eq!(presence.status, UserStatus::StatusNormal);
+        assert_eq!(presence.stored.status, UserStatus::StatusNormal);
     }
 
     #[test]
@@ -651,7 +702,7 @@ mod tests {
             by_bytes.len()
         );
         // Replacing an entry counts it once.
-        let mut one = Bounded::<AssociateId, Option<UserPresenceStatus>>::new(10, usize::MAX);
+        let mut one = Bounded::<AssociateId, Option<Arc<Presence>>>::new(10, usize::MAX);
         one.insert(AssociateId::new(1), None);
         let weight = one.bytes();
         one.insert(AssociateId::new(1), None);

@@ -44,6 +44,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0005_login_keys_and_change_log.sql"),
         loads_starter_resources: false,
     },
+    Migration {
+        version: 6,
+        name: "timed_statuses_and_absences",
+        sql: include_str!("../../migrations/sqlite/0006_timed_statuses_and_absences.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,6 +81,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "login_keys_and_change_log",
         sql: include_str!("../../migrations/postgres/0005_login_keys_and_change_log.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 6,
+        name: "timed_statuses_and_absences",
+        sql: include_str!("../../migrations/postgres/0006_timed_statuses_and_absences.sql"),
         loads_starter_resources: false,
     },
 ];

@@ -40,7 +40,7 @@ pub mod testing;
 use std::sync::Arc;
 
 use crate::config::DatabaseSettings;
-use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::domain::{Absence, AssociateId, Message, Presence, UserPresenceStatus, UserStatus};
 use crate::language::{Language, Resource};
 use crate::secret::SecretHash;
 
@@ -159,6 +159,56 @@ impl NewServiceUser {
         }
     }
 }
+
+/// A status set through the presence API: it may end by itself, and it may be stored only if
+/// the user is still at the revision the caller saw.
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    pub presence: UserPresenceStatus,
+    /// When a timed `StatusNotAvailable` ends (Unix milliseconds); the caller has checked it
+    /// lies ahead.
+    pub until: Option<i64>,
+    /// Stored only if the user's revision is this one (`If-Match`).
+    pub if_revision: Option<i64>,
+    /// Now, as the user's time of change (Unix milliseconds).
+    pub at: i64,
+}
+
+/// What [`Store::set_status`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusChanged {
+    Stored,
+    /// The associate is no Service user; nothing was stored.
+    NoUser,
+    /// The user is no longer at the revision asked for; nothing was stored.
+    Stale,
+}
+
+/// An absence to plan; the caller has checked it is well formed (it starts before it ends).
+#[derive(Clone, Debug)]
+pub struct NewAbsence {
+    pub from: i64,
+    pub until: i64,
+    pub message: Message,
+    /// Now (Unix milliseconds): absences that have ended by then count neither as overlapping
+    /// nor toward [`MAX_PLANNED_ABSENCES`].
+    pub at: i64,
+}
+
+/// What [`Store::plan_absence`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AbsencePlanned {
+    Planned(Absence),
+    NoUser,
+    /// Another planned absence covers part of the same time; nothing was stored.
+    Overlaps(Absence),
+    /// The user has [`MAX_PLANNED_ABSENCES`] planned already; nothing was stored.
+    TooMany,
+}
+
+/// Planned absences a user may have that have not ended: what keeps one user's absences, read
+/// with their presence on every change, small.
+pub const MAX_PLANNED_ABSENCES: usize = 50;
 
 /// What [`Store::import_users`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -339,18 +389,77 @@ impl Store {
 
 /// Presence: the hot path of every ticket assignment.
 impl Store {
-    /// The associate's presence, or `None` when the associate is no Service user. Answered
-    /// from memory once the backend has made sure nothing changed (`store/cache.rs`).
+    /// The associate's presence as stored, with what decides it at any moment
+    /// ([`Presence::at`]), or `None` when the associate is no Service user. Answered from
+    /// memory once the backend has made sure nothing changed (`store/cache.rs`).
     pub async fn presence(
         &self,
         associate_id: AssociateId,
-    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
         // PostgreSQL's futures are boxed, here and in the two below: the hot path's future is
         // then no larger than SQLite's, whichever backend runs.
         match self {
             Self::Sqlite(s) => s.presence(associate_id).await,
             Self::Postgres(p) => Box::pin(p.presence(associate_id)).await,
         }
+    }
+
+    /// Many associates' presences at once, in the order asked, from memory like
+    /// [`Store::presence`]; those not in memory are read together.
+    pub async fn presences(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
+        on_backend!(self, presences(associate_ids))
+    }
+
+    /// The presence as the database holds it now, not from memory: what a write just stored.
+    pub async fn read_presence(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
+        on_backend!(self, read_presence(associate_id))
+    }
+
+    /// Up to `limit` Service users after associate `after`, in associate order, read from the
+    /// database: a page of a list that a client walks with the last id it saw.
+    pub async fn presence_page(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AssociateId, Arc<Presence>)>, StoreError> {
+        on_backend!(self, presence_page(after, limit))
+    }
+
+    /// Stores a status set through the presence API (see [`StatusChange`]). Durable when it
+    /// returns.
+    pub async fn set_status(
+        &self,
+        associate_id: AssociateId,
+        change: StatusChange,
+    ) -> Result<StatusChanged, StoreError> {
+        on_backend!(self, set_status(associate_id, change))
+    }
+
+    /// Plans an absence, unless it overlaps another that has not ended or the user has too
+    /// many planned. Atomic across nodes: two absences planned at once for one user cannot
+    /// both pass the check.
+    pub async fn plan_absence(
+        &self,
+        associate_id: AssociateId,
+        absence: NewAbsence,
+    ) -> Result<AbsencePlanned, StoreError> {
+        on_backend!(self, plan_absence(associate_id, absence))
+    }
+
+    /// Cancels one of the associate's absences; says whether there was one of that id.
+    pub async fn cancel_absence(
+        &self,
+        associate_id: AssociateId,
+        absence_id: i64,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, cancel_absence(associate_id, absence_id, at))
     }
 
     /// Stores a presence and returns it as stored, or `None` (and changes nothing) when the
@@ -554,10 +663,17 @@ impl Store {
     }
 
     /// The store's periodic upkeep: forgets password checks made at or before
-    /// `failures_before` (Unix milliseconds), and on PostgreSQL trims the change log's old end
-    /// (SQLite's checkpoint thread trims its own). The server calls it every half minute.
-    pub async fn housekeeping(&self, failures_before: i64) -> Result<(), StoreError> {
+    /// `failures_before` and absences that ended before `absences_ended_before` (Unix
+    /// milliseconds), and on PostgreSQL trims the change log's old end (SQLite's checkpoint
+    /// thread trims its own). The server calls it every half minute. Deleting an ended absence
+    /// is no change of its user: it decides nothing any more.
+    pub async fn housekeeping(
+        &self,
+        failures_before: i64,
+        absences_ended_before: i64,
+    ) -> Result<(), StoreError> {
         on_backend!(self, expire_login_failures(failures_before))?;
+        on_backend!(self, delete_ended_absences(absences_ended_before))?;
         if let Self::Postgres(p) = self {
             p.trim_user_changes().await?;
         }
@@ -641,6 +757,28 @@ fn unix_millis() -> i64 {
 fn status_from_column(number: i64) -> Result<UserStatus, StoreError> {
     UserStatus::from_number(number)
         .ok_or_else(|| StoreError::Corrupt(format!("status number {number}")))
+}
+
+/// Reads a user's absences as both backends aggregate them: a JSON array of
+/// `[id, starts_at, ends_at, message]`, by start (`None` or `[]` for none).
+fn absences_from_column(json: Option<&str>) -> Result<Option<Arc<[Absence]>>, StoreError> {
+    let Some(json) = json else { return Ok(None) };
+    let rows: Vec<(i64, i64, i64, Option<String>)> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("absences {json:?}: {e}")))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.into_iter()
+        .map(|(id, from, until, message)| {
+            Ok(Absence {
+                id,
+                from,
+                until,
+                message: message_from_column(message)?,
+            })
+        })
+        .collect::<Result<Arc<[Absence]>, StoreError>>()
+        .map(Some)
 }
 
 /// Reads a stored message, which the schema constrains to the carrier's length.

@@ -553,7 +553,9 @@ async fn a_backup_under_sets_holds_every_set_acknowledged_before_it() {
             .presence(AssociateId::new(FIRST + i))
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .stored
+            .clone();
         if presence.status == UserStatus::StatusNotAvailable {
             assert_eq!(
                 presence.message,

@@ -233,11 +233,13 @@ impl TestApp {
         send_to(self.address, request).await
     }
 
+    /// The presence as stored (not as it is at any moment: see `Presence::at`).
     pub async fn presence(&self, associate_id: i32) -> Option<UserPresenceStatus> {
         self.store
             .presence(AssociateId::new(associate_id))
             .await
             .unwrap()
+            .map(|p| p.stored.clone())
     }
 
     /// Stops the server the way SIGTERM does and waits for it.

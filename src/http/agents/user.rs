@@ -149,7 +149,10 @@ async fn get_user_presence_status(
         ..
     } = Arguments::<GetUserPresenceStatusRequest>::read(state, parts, body, caller_seen).await?;
     let presence = state.store().presence(request.associate_id).await?;
-    reply(state, format, select, language, presence.as_ref()).await
+    // The presence at this moment: a timed status or a planned absence may rule it.
+    let now = state.auth().clock().now_millis();
+    let effective = presence.as_ref().map(|p| p.at(now).presence);
+    reply(state, format, select, language, effective.as_ref()).await
 }
 
 /// Stores an associate's presence and answers it as stored.

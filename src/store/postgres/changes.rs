@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use deadpool_postgres::Object;
 
-use super::{PostgresStore, classify, presence_from_row};
+use super::presence::{presence_columns, presence_from_row, presence_tables};
+use super::{PostgresStore, classify};
 use crate::domain::AssociateId;
 use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
 use crate::store::{Credentials, StoreError, UserChange};
@@ -38,12 +39,14 @@ impl PostgresStore {
             return Ok(());
         }
         let statement = client
-            .prepare_cached(
-                "SELECT c.associate_id, c.login,
-                        u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
-                 FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
-                 WHERE c.revision > $1 ORDER BY c.revision LIMIT $2",
-            )
+            .prepare_cached(concat!(
+                "SELECT c.associate_id, c.login, u.associate_id, u.password_hash, u.is_admin, ",
+                presence_columns!(),
+                " FROM user_change c LEFT JOIN (",
+                presence_tables!(),
+                ") ON u.associate_id = c.associate_id
+                  WHERE c.revision > $1 ORDER BY c.revision LIMIT $2"
+            ))
             .await
             .map_err(classify)?;
         let limit = i64::try_from(cache::MAX_CHANGES).unwrap_or(i64::MAX);
@@ -58,7 +61,7 @@ impl PostgresStore {
             let changed_login: String = row.get(1);
             let now: Option<i32> = row.get(2);
             let still_named =
-                now.is_some() && row.get::<_, &str>(3).eq_ignore_ascii_case(&changed_login);
+                now.is_some() && row.get::<_, &str>(5).eq_ignore_ascii_case(&changed_login);
             if !still_named {
                 changes.removed.push(RemovedLogin {
                     login: changed_login,
@@ -66,16 +69,18 @@ impl PostgresStore {
                 });
             }
             if let Some(associate_id) = now {
-                let presence = presence_from_row(&row, 6)?;
+                // A row newer than its revision (changed again since the numbering above) is
+                // not kept: its entry is read afresh on its next lookup.
+                let (presence, pending) = presence_from_row(&row, 5)?;
                 changes.changed.push(ChangedUser {
-                    login: row.get(3),
+                    login: presence.login.to_string(),
                     credentials: Credentials {
                         associate_id: AssociateId::new(associate_id),
-                        password_hash: row.get::<_, Option<&str>>(4).map(Arc::from),
-                        is_admin: row.get(5),
-                        status: presence.status,
+                        password_hash: row.get::<_, Option<&str>>(3).map(Arc::from),
+                        is_admin: row.get(4),
+                        status: presence.stored.status,
                     },
-                    presence,
+                    presence: (!pending).then(|| Arc::new(presence)),
                 });
             }
         }
@@ -130,7 +135,7 @@ impl PostgresStore {
 
 /// Numbers every change committed and not yet numbered (waiting, if another node is numbering
 /// just then, for it to finish); the latest and oldest revision of the log.
-async fn number_user_changes(client: &Object) -> Result<(i64, i64), StoreError> {
+pub(super) async fn number_user_changes(client: &Object) -> Result<(i64, i64), StoreError> {
     let statement = client
         .prepare_cached("SELECT latest, oldest FROM number_user_changes()")
         .await

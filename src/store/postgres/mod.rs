@@ -171,7 +171,7 @@ impl PostgresStore {
     }
 }
 
-fn presence_from_row(row: &Row, first: usize) -> Result<UserPresenceStatus, StoreError> {
+fn stored_from_row(row: &Row, first: usize) -> Result<UserPresenceStatus, StoreError> {
     Ok(UserPresenceStatus {
         status: status_from_column(i64::from(row.get::<_, i16>(first)))?,
         message: message_from_column(row.get(first + 1))?,

@@ -1,8 +1,65 @@
-//! Presence: the hot path of every ticket assignment, read from the cached users, and Sets.
+//! Presence: the hot path of every ticket assignment, read from the cached users; Sets; and
+//! the presence API's reads and writes, timed statuses and planned absences among them.
 
-use super::{PostgresStore, classify, presence_from_row, status_column};
-use crate::domain::{AssociateId, UserPresenceStatus};
-use crate::store::{StoreError, unix_millis};
+use std::sync::Arc;
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::changes::number_user_changes;
+use super::{PostgresStore, classify, status_column};
+use crate::domain::{Absence, AssociateId, Presence, UserPresenceStatus};
+use crate::store::{
+    AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
+    absences_from_column, message_from_column, status_from_column, unix_millis,
+};
+
+/// The columns [`presence_from_row`] reads, of `service_user u` joined with its
+/// `user_revision r`: the row, the user's revision, its absences aggregated into one JSON array
+/// (see `store::absences_from_column`), and whether a change of the user was committed and not
+/// yet numbered: the row is then newer than its revision says.
+macro_rules! presence_columns {
+    () => {
+        "u.login, u.status, u.message, u.until, coalesce(r.revision, 0), u.updated_at,
+         (SELECT json_agg(json_build_array(a.id, a.starts_at, a.ends_at, a.message)
+                          ORDER BY a.starts_at)::text
+          FROM absence a WHERE a.associate_id = u.associate_id),
+         EXISTS (SELECT 1 FROM user_change p
+                 WHERE p.associate_id = u.associate_id AND p.revision IS NULL)"
+    };
+}
+pub(super) use presence_columns;
+
+/// The tables [`presence_columns`] reads.
+macro_rules! presence_tables {
+    () => {
+        "service_user u LEFT JOIN user_revision r ON r.associate_id = u.associate_id"
+    };
+}
+pub(super) use presence_tables;
+
+/// Reads the columns of [`presence_columns`], starting at `first`; `None` for the presence
+/// when its row is newer than its revision.
+pub(super) fn presence_from_row(row: &Row, first: usize) -> Result<(Presence, bool), StoreError> {
+    let presence = Presence {
+        login: Arc::from(row.get::<_, &str>(first)),
+        stored: UserPresenceStatus {
+            status: status_from_column(i64::from(row.get::<_, i16>(first + 1)))?,
+            message: message_from_column(row.get(first + 2))?,
+        },
+        until: row.get(first + 3),
+        revision: row.get(first + 4),
+        changed_at: row.get(first + 5),
+        absences: absences_from_column(row.get(first + 6))?,
+    };
+    let pending: bool = row.get(first + 7);
+    Ok((presence, pending))
+}
+
+/// Reads until no presence read has a change not yet numbered, numbering between reads; a
+/// presence that still has one after this many reads (its user changed again and again just
+/// then) is answered, but not kept in the cache.
+const READS_UNTIL_NUMBERED: usize = 3;
 
 impl PostgresStore {
     /// From memory once a round has shown it current; from the database only the first time
@@ -10,31 +67,147 @@ impl PostgresStore {
     pub(in crate::store) async fn presence(
         &self,
         associate_id: AssociateId,
-    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
         if let Some(cached) = self.current_users().await?.presence(associate_id) {
             return Ok(cached);
         }
+        Ok(self.read_and_keep(&[associate_id]).await?.pop().flatten())
+    }
+
+    pub(in crate::store) async fn presences(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
+        let mut found = Vec::with_capacity(associate_ids.len());
+        let mut missing = Vec::new();
+        {
+            let users = self.current_users().await?;
+            for &associate_id in associate_ids {
+                let cached = users.presence(associate_id);
+                if cached.is_none() {
+                    missing.push(associate_id);
+                }
+                found.push(cached);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found.into_iter().map(Option::flatten).collect());
+        }
+        let mut read = self.read_and_keep(&missing).await?.into_iter();
+        Ok(found
+            .into_iter()
+            .map(|cached| cached.unwrap_or_else(|| read.next().flatten()))
+            .collect())
+    }
+
+    /// Reads presences the cache lacks and keeps those whose revision is known.
+    async fn read_and_keep(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
+        let (latest, read) = self.read_presences(associate_ids).await?;
+        let mut by_id: std::collections::HashMap<i32, (Presence, bool)> = read
+            .into_iter()
+            .map(|(id, presence)| (id.get(), presence))
+            .collect();
+        Ok(associate_ids
+            .iter()
+            .map(|&id| match by_id.remove(&id.get()) {
+                Some((presence, pending)) => {
+                    let presence = Arc::new(presence);
+                    if !pending {
+                        self.users
+                            .insert_presence(id, Some(presence.clone()), latest);
+                    }
+                    Some(presence)
+                }
+                None => {
+                    self.users.insert_presence(id, None, latest);
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The presences of the associates that are Service users, and the latest revision
+    /// numbered when they were read: each reflects every change up to it, as a change is
+    /// committed before it is numbered. Numbers every committed change first, and again while a
+    /// row read has a change not yet numbered (see [`READS_UNTIL_NUMBERED`]).
+    async fn read_presences(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> Result<(i64, Vec<(AssociateId, (Presence, bool))>), StoreError> {
+        let ids: Vec<i32> = associate_ids.iter().map(|id| id.get()).collect();
+        let statement_text = concat!(
+            "SELECT (SELECT coalesce(max(revision), 0) FROM user_change), u.associate_id, ",
+            presence_columns!(),
+            " FROM ",
+            presence_tables!(),
+            " WHERE u.associate_id = ANY($1)"
+        );
+        self.read_numbered(statement_text, &[&ids]).await
+    }
+
+    /// Runs a query of `(latest revision, associate, presence columns...)` rows until none is
+    /// pending or [`READS_UNTIL_NUMBERED`] reads were made.
+    async fn read_numbered(
+        &self,
+        statement_text: &str,
+        parameters: &[&(dyn ToSql + Sync)],
+    ) -> Result<(i64, Vec<(AssociateId, (Presence, bool))>), StoreError> {
         let client = self.client().await?;
-        // The row, and the latest revision numbered when it was read: it reflects every change
-        // up to that revision, as a change is committed before it is numbered.
         let statement = client
-            .prepare_cached(
-                "SELECT (SELECT coalesce(max(revision), 0) FROM user_change), u.status, u.message
-                 FROM (SELECT 1) AS one LEFT JOIN service_user u ON u.associate_id = $1",
-            )
+            .prepare_cached(statement_text)
             .await
             .map_err(classify)?;
-        let row = client
-            .query_one(&statement, &[&associate_id.get()])
-            .await
-            .map_err(classify)?;
-        let presence = match row.get::<_, Option<i16>>(1) {
-            Some(_) => Some(presence_from_row(&row, 1)?),
-            None => None,
-        };
-        self.users
-            .insert_presence(associate_id, presence.clone(), row.get(0));
-        Ok(presence)
+        let mut read = 0;
+        loop {
+            read += 1;
+            let rows = client
+                .query(&statement, parameters)
+                .await
+                .map_err(classify)?;
+            let latest = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+            let presences = rows
+                .iter()
+                .map(|row| Ok((AssociateId::new(row.get(1)), presence_from_row(row, 2)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let pending = presences.iter().any(|(_, (_, pending))| *pending);
+            if !pending || read == READS_UNTIL_NUMBERED {
+                return Ok((latest, presences));
+            }
+            number_user_changes(&client).await?;
+        }
+    }
+
+    pub(in crate::store) async fn read_presence(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
+        let (_, mut read) = self.read_presences(&[associate_id]).await?;
+        Ok(read.pop().map(|(_, (presence, _))| Arc::new(presence)))
+    }
+
+    pub(in crate::store) async fn presence_page(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AssociateId, Arc<Presence>)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let statement_text = concat!(
+            "SELECT (SELECT coalesce(max(revision), 0) FROM user_change), u.associate_id, ",
+            presence_columns!(),
+            " FROM ",
+            presence_tables!(),
+            " WHERE u.associate_id > $1 ORDER BY u.associate_id LIMIT $2"
+        );
+        let (_, page) = self
+            .read_numbered(statement_text, &[&after, &limit])
+            .await?;
+        Ok(page
+            .into_iter()
+            .map(|(id, (presence, _))| (id, Arc::new(presence)))
+            .collect())
     }
 
     pub(in crate::store) async fn set_presence(
@@ -44,9 +217,10 @@ impl PostgresStore {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let _waiting = self.sets.try_acquire().map_err(|_| StoreError::Busy)?;
         let client = self.client().await?;
+        // A SuperOffice Set ends any timed status.
         let statement = client
             .prepare_cached(
-                "UPDATE service_user SET status = $2, message = $3, updated_at = $4
+                "UPDATE service_user SET status = $2, message = $3, until = NULL, updated_at = $4
                  WHERE associate_id = $1",
             )
             .await
@@ -65,4 +239,190 @@ impl PostgresStore {
             .map_err(classify)?;
         Ok((changed == 1).then_some(presence))
     }
+
+    /// One transaction that locks the user's row first: a writer on another node waits for
+    /// it, and what this one checks then holds until it commits.
+    pub(in crate::store) async fn set_status(
+        &self,
+        associate_id: AssociateId,
+        change: StatusChange,
+    ) -> Result<StatusChanged, StoreError> {
+        let _waiting = self.sets.try_acquire().map_err(|_| StoreError::Busy)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let Some(_login) = lock_user(&tx, associate_id).await? else {
+            return Ok(StatusChanged::NoUser);
+        };
+        if let Some(wanted) = change.if_revision {
+            // A change committed and not yet numbered is newer than any revision a client
+            // can have seen.
+            let row = tx
+                .query_one(
+                    "SELECT coalesce((SELECT revision FROM user_revision WHERE associate_id = $1), 0),
+                            EXISTS (SELECT 1 FROM user_change
+                                    WHERE associate_id = $1 AND revision IS NULL)",
+                    &[&associate_id.get()],
+                )
+                .await
+                .map_err(classify)?;
+            if row.get::<_, i64>(0) != wanted || row.get::<_, bool>(1) {
+                return Ok(StatusChanged::Stale);
+            }
+        }
+        tx.execute(
+            "UPDATE service_user SET status = $2, message = $3, until = $4, updated_at = $5
+             WHERE associate_id = $1",
+            &[
+                &associate_id.get(),
+                &status_column(&change.presence),
+                &change.presence.message.as_deref(),
+                &change.until,
+                &change.at,
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(StatusChanged::Stored)
+    }
+
+    pub(in crate::store) async fn plan_absence(
+        &self,
+        associate_id: AssociateId,
+        absence: NewAbsence,
+    ) -> Result<AbsencePlanned, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let Some(login) = lock_user(&tx, associate_id).await? else {
+            return Ok(AbsencePlanned::NoUser);
+        };
+        let rows = tx
+            .query(
+                "SELECT id, starts_at, ends_at, message FROM absence
+                 WHERE associate_id = $1 AND ends_at > $2 ORDER BY starts_at",
+                &[&associate_id.get(), &absence.at],
+            )
+            .await
+            .map_err(classify)?;
+        let planned = rows
+            .iter()
+            .map(|row| {
+                Ok(Absence {
+                    id: row.get(0),
+                    from: row.get(1),
+                    until: row.get(2),
+                    message: message_from_column(row.get(3))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if let Some(overlapping) = planned
+            .iter()
+            .find(|a| a.overlaps(absence.from, absence.until))
+        {
+            return Ok(AbsencePlanned::Overlaps(overlapping.clone()));
+        }
+        if planned.len() >= MAX_PLANNED_ABSENCES {
+            return Ok(AbsencePlanned::TooMany);
+        }
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &associate_id.get(),
+                    &absence.from,
+                    &absence.until,
+                    &absence.message.as_deref(),
+                    &absence.at,
+                ],
+            )
+            .await
+            .map_err(classify)?
+            .get(0);
+        log_change(&tx, associate_id, &login, absence.at).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(AbsencePlanned::Planned(Absence {
+            id,
+            from: absence.from,
+            until: absence.until,
+            message: absence.message,
+        }))
+    }
+
+    pub(in crate::store) async fn cancel_absence(
+        &self,
+        associate_id: AssociateId,
+        absence_id: i64,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let Some(login) = lock_user(&tx, associate_id).await? else {
+            return Ok(false);
+        };
+        let deleted = tx
+            .execute(
+                "DELETE FROM absence WHERE id = $1 AND associate_id = $2",
+                &[&absence_id, &associate_id.get()],
+            )
+            .await
+            .map_err(classify)?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        log_change(&tx, associate_id, &login, at).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    pub(in crate::store) async fn delete_ended_absences(
+        &self,
+        before: i64,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM absence WHERE ends_at < $1", &[&before])
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// Locks the user's row for the transaction; the login, or `None` when the associate is no
+/// Service user.
+async fn lock_user(
+    tx: &tokio_postgres::Transaction<'_>,
+    associate_id: AssociateId,
+) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_opt(
+            "SELECT login FROM service_user WHERE associate_id = $1 FOR UPDATE",
+            &[&associate_id.get()],
+        )
+        .await
+        .map_err(classify)?
+        .map(|row| row.get(0)))
+}
+
+/// Logs a change of the user's absences, as the trigger logs a change of the row: every
+/// node's cache then reads the user again, and the user's revision moves on once numbered.
+async fn log_change(
+    tx: &tokio_postgres::Transaction<'_>,
+    associate_id: AssociateId,
+    login: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO user_change (associate_id, login) VALUES ($1, $2)",
+        &[&associate_id.get(), &login],
+    )
+    .await
+    .map_err(classify)?;
+    tx.execute(
+        "UPDATE service_user SET updated_at = $2 WHERE associate_id = $1",
+        &[&associate_id.get(), &at],
+    )
+    .await
+    .map_err(classify)?;
+    Ok(())
 }

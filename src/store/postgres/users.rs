@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLockReadGuard};
 
 use tokio_postgres::error::SqlState;
 
-use super::{PostgresStore, classify, presence_from_row, status_column};
+use super::{PostgresStore, classify, status_column, stored_from_row};
 use crate::domain::AssociateId;
 use crate::store::cache;
 use crate::store::{
@@ -282,7 +282,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(ServiceUser {
-                    presence: presence_from_row(row, 0)?,
+                    presence: stored_from_row(row, 0)?,
                     associate_id: AssociateId::new(row.get(2)),
                     login: row.get(3),
                     is_admin: row.get(4),

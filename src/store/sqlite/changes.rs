@@ -4,10 +4,13 @@
 
 use rusqlite::{Connection, params};
 
+use std::sync::Arc;
+
+use super::presence::{presence_columns, presence_from_row};
 use super::{SqliteStore, in_transaction};
-use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::domain::AssociateId;
 use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
-use crate::store::{Credentials, StoreError, UserChange, message_from_column, status_from_column};
+use crate::store::{Credentials, StoreError, UserChange};
 
 /// How many of the newest changes the change log keeps (see `trim_user_changes`).
 pub(super) const KEPT_CHANGES: i64 = 100_000;
@@ -72,12 +75,12 @@ fn user_changes_in(tx: &Connection, since: i64) -> Result<Changes, StoreError> {
     if since < 0 || revision <= since {
         return Ok(changes);
     }
-    let mut log = tx.prepare_cached(
-        "SELECT c.associate_id, c.login,
-                u.associate_id, u.login, u.password_hash, u.is_admin, u.status, u.message
-         FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
-         WHERE c.revision > ?1 ORDER BY c.revision",
-    )?;
+    let mut log = tx.prepare_cached(concat!(
+        "SELECT c.associate_id, c.login, u.associate_id, u.password_hash, u.is_admin, ",
+        presence_columns!(),
+        " FROM user_change c LEFT JOIN service_user u ON u.associate_id = c.associate_id
+          WHERE c.revision > ?1 ORDER BY c.revision"
+    ))?;
     // No LIMIT ?: a bound LIMIT makes SQLite prepare the statement again on every run.
     let mut rows = log.query([since])?;
     let mut logged = 0;
@@ -87,33 +90,29 @@ fn user_changes_in(tx: &Connection, since: i64) -> Result<Changes, StoreError> {
             break;
         }
         let (changed_id, changed_login): (i32, String) = (row.get(0)?, row.get(1)?);
-        let now: Option<(i32, String)> = match row.get::<_, Option<i32>>(2)? {
-            Some(id) => Some((id, row.get(3)?)),
+        let now = match row.get::<_, Option<i32>>(2)? {
+            Some(id) => Some((id, presence_from_row(row, 5)?)),
             None => None,
         };
         let still_named = now
             .as_ref()
-            .is_some_and(|(_, login)| login.eq_ignore_ascii_case(&changed_login));
+            .is_some_and(|(_, presence)| presence.login.eq_ignore_ascii_case(&changed_login));
         if !still_named {
             changes.removed.push(RemovedLogin {
                 login: changed_login,
                 associate_id: AssociateId::new(changed_id),
             });
         }
-        if let Some((associate_id, login)) = now {
-            let status = status_from_column(row.get(6)?)?;
+        if let Some((associate_id, presence)) = now {
             changes.changed.push(ChangedUser {
-                login,
+                login: presence.login.to_string(),
                 credentials: Credentials {
                     associate_id: AssociateId::new(associate_id),
-                    password_hash: row.get(4)?,
-                    is_admin: row.get(5)?,
-                    status,
+                    password_hash: row.get(3)?,
+                    is_admin: row.get(4)?,
+                    status: presence.stored.status,
                 },
-                presence: UserPresenceStatus {
-                    status,
-                    message: message_from_column(row.get(7)?)?,
-                },
+                presence: Some(Arc::new(presence)),
             });
         }
     }

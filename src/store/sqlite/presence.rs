@@ -1,9 +1,60 @@
-//! Presence: the hot path of every ticket assignment, read from the cached users, and Sets,
-//! committed by the writer thread.
+//! Presence: the hot path of every ticket assignment, read from the cached users; Sets,
+//! committed by the writer thread; and the presence API's reads and writes, timed statuses
+//! and planned absences among them.
 
-use super::SqliteStore;
-use crate::domain::{AssociateId, UserPresenceStatus};
-use crate::store::{StoreError, message_from_column, status_from_column};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::changes::latest_revision;
+use super::{SqliteStore, in_transaction};
+use crate::domain::{Absence, AssociateId, Presence, UserPresenceStatus};
+use crate::store::{
+    AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
+    absences_from_column, message_from_column, status_from_column,
+};
+
+/// The columns [`presence_from_row`] reads, of `service_user u`: the row, and the user's
+/// absences aggregated into one JSON array (see `store::absences_from_column`).
+macro_rules! presence_columns {
+    () => {
+        "u.login, u.status, u.message, u.until, u.revision, u.updated_at,
+         (SELECT json_group_array(json_array(a.id, a.starts_at, a.ends_at, a.message)
+                                  ORDER BY a.starts_at)
+          FROM absence a WHERE a.associate_id = u.associate_id)"
+    };
+}
+pub(super) use presence_columns;
+
+/// Reads the columns of [`presence_columns`], starting at `first`.
+pub(super) fn presence_from_row(row: &Row<'_>, first: usize) -> Result<Presence, StoreError> {
+    Ok(Presence {
+        login: Arc::from(row.get::<_, String>(first)?),
+        stored: UserPresenceStatus {
+            status: status_from_column(row.get(first + 1)?)?,
+            message: message_from_column(row.get(first + 2)?)?,
+        },
+        until: row.get(first + 3)?,
+        revision: row.get(first + 4)?,
+        changed_at: row.get(first + 5)?,
+        absences: absences_from_column(row.get::<_, Option<String>>(first + 6)?.as_deref())?,
+    })
+}
+
+/// One associate's presence as the connection sees it.
+fn presence_row(
+    conn: &Connection,
+    associate_id: AssociateId,
+) -> Result<Option<Presence>, StoreError> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        presence_columns!(),
+        " FROM service_user u WHERE u.associate_id = ?1"
+    ))?
+    .query_row([associate_id.get()], |row| Ok(presence_from_row(row, 0)))
+    .optional()?
+    .transpose()
+}
 
 impl SqliteStore {
     /// From memory; from the database only the first time the associate is asked about (or
@@ -11,43 +62,102 @@ impl SqliteStore {
     pub(in crate::store) async fn presence(
         &self,
         associate_id: AssociateId,
-    ) -> Result<Option<UserPresenceStatus>, StoreError> {
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
         if let Some(cached) = self.current_users().await?.presence(associate_id) {
             return Ok(cached);
         }
-        let (revision, status, message) = self
+        Ok(self
+            .read_and_keep(vec![associate_id])
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    pub(in crate::store) async fn presences(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
+        let mut found = Vec::with_capacity(associate_ids.len());
+        let mut missing = Vec::new();
+        {
+            let users = self.current_users().await?;
+            for &associate_id in associate_ids {
+                let cached = users.presence(associate_id);
+                if cached.is_none() {
+                    missing.push(associate_id);
+                }
+                found.push(cached);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found.into_iter().map(Option::flatten).collect());
+        }
+        let mut read = self.read_and_keep(missing).await?.into_iter();
+        Ok(found
+            .into_iter()
+            .map(|cached| cached.unwrap_or_else(|| read.next().flatten()))
+            .collect())
+    }
+
+    /// Reads presences the cache lacks, in one transaction, and keeps them in the cache.
+    async fn read_and_keep(
+        &self,
+        associate_ids: Vec<AssociateId>,
+    ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
+        let (revision, presences) = self
             .read(move |conn| {
-                // Not a join: a parameter in a LEFT JOIN's ON makes SQLite prepare the statement
-                // again on every run. The aggregate makes exactly one row, user or not.
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT coalesce(max(revision), 0),
-                            (SELECT status FROM service_user WHERE associate_id = ?1),
-                            (SELECT message FROM service_user WHERE associate_id = ?1)
-                     FROM user_change",
-                    )?
-                    .query_row([associate_id.get()], |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, Option<i64>>(1)?,
-                            row.get::<_, Option<String>>(2)?,
-                        ))
-                    })?)
-            })
-            .await?;
-        let presence = status
-            .map(|status| {
-                Ok::<_, StoreError>(UserPresenceStatus {
-                    status: status_from_column(status)?,
-                    message: message_from_column(message)?,
+                in_transaction(conn, "BEGIN", |conn| {
+                    let revision = latest_revision(conn)?;
+                    let presences = associate_ids
+                        .iter()
+                        .map(|&id| Ok((id, presence_row(conn, id)?.map(Arc::new))))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok((revision, presences))
                 })
             })
-            .transpose()?;
-        self.inner
-            .users
-            .cache
-            .insert_presence(associate_id, presence.clone(), revision);
-        Ok(presence)
+            .await?;
+        let cache = &self.inner.users.cache;
+        Ok(presences
+            .into_iter()
+            .map(|(associate_id, presence)| {
+                cache.insert_presence(associate_id, presence.clone(), revision);
+                presence
+            })
+            .collect())
+    }
+
+    pub(in crate::store) async fn read_presence(
+        &self,
+        associate_id: AssociateId,
+    ) -> Result<Option<Arc<Presence>>, StoreError> {
+        self.read(move |conn| Ok(presence_row(conn, associate_id)?.map(Arc::new)))
+            .await
+    }
+
+    pub(in crate::store) async fn presence_page(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AssociateId, Arc<Presence>)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(concat!(
+                "SELECT u.associate_id, ",
+                presence_columns!(),
+                " FROM service_user u WHERE u.associate_id > ?1
+                  ORDER BY u.associate_id LIMIT ?2"
+            ))?;
+            let mut rows = statement.query(params![after, limit])?;
+            let mut page = Vec::new();
+            while let Some(row) = rows.next()? {
+                page.push((
+                    AssociateId::new(row.get(0)?),
+                    Arc::new(presence_from_row(row, 1)?),
+                ));
+            }
+            Ok(page)
+        })
+        .await
     }
 
     /// Stores a presence through the writer thread, answering once its commit is done.
@@ -58,4 +168,134 @@ impl SqliteStore {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         self.inner.writer.set_presence(associate_id, presence).await
     }
+
+    /// A write of its own rather than one of a batch of Sets: it checks a revision first, and
+    /// the presence API's writes are few beside SuperOffice's Sets.
+    pub(in crate::store) async fn set_status(
+        &self,
+        associate_id: AssociateId,
+        change: StatusChange,
+    ) -> Result<StatusChanged, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let revision: Option<i64> = tx
+                .prepare_cached("SELECT revision FROM service_user WHERE associate_id = ?1")?
+                .query_row([associate_id.get()], |row| row.get(0))
+                .optional()?;
+            let Some(revision) = revision else {
+                return Ok(StatusChanged::NoUser);
+            };
+            if change.if_revision.is_some_and(|wanted| wanted != revision) {
+                return Ok(StatusChanged::Stale);
+            }
+            tx.prepare_cached(
+                "UPDATE service_user SET status = ?2, message = ?3, until = ?4, updated_at = ?5
+                 WHERE associate_id = ?1",
+            )?
+            .execute(params![
+                associate_id.get(),
+                change.presence.status.number(),
+                change.presence.message.as_deref(),
+                change.until,
+                change.at
+            ])?;
+            tx.commit()?;
+            Ok(StatusChanged::Stored)
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn plan_absence(
+        &self,
+        associate_id: AssociateId,
+        absence: NewAbsence,
+    ) -> Result<AbsencePlanned, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(presence) = presence_row(&tx, associate_id)? else {
+                return Ok(AbsencePlanned::NoUser);
+            };
+            let planned: Vec<&Absence> = presence.planned(absence.at).collect();
+            if let Some(overlapping) = planned
+                .iter()
+                .find(|a| a.overlaps(absence.from, absence.until))
+            {
+                return Ok(AbsencePlanned::Overlaps((*overlapping).clone()));
+            }
+            if planned.len() >= MAX_PLANNED_ABSENCES {
+                return Ok(AbsencePlanned::TooMany);
+            }
+            tx.prepare_cached(
+                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                associate_id.get(),
+                absence.from,
+                absence.until,
+                absence.message.as_deref(),
+                absence.at
+            ])?;
+            let id = tx.last_insert_rowid();
+            log_change(&tx, associate_id, absence.at)?;
+            tx.commit()?;
+            Ok(AbsencePlanned::Planned(Absence {
+                id,
+                from: absence.from,
+                until: absence.until,
+                message: absence.message,
+            }))
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn cancel_absence(
+        &self,
+        associate_id: AssociateId,
+        absence_id: i64,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM absence WHERE id = ?1 AND associate_id = ?2")?
+                .execute(params![absence_id, associate_id.get()])?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            log_change(&tx, associate_id, at)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(in crate::store) async fn delete_ended_absences(
+        &self,
+        before: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM absence WHERE ends_at < ?1")?
+                .execute([before])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Logs a change of the user's absences, as the triggers log a change of the row: every
+/// cache then reads the user again, and the user's revision moves on.
+fn log_change(tx: &Connection, associate_id: AssociateId, at: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO user_change (associate_id, login)
+         SELECT associate_id, login FROM service_user WHERE associate_id = ?1",
+    )?
+    .execute([associate_id.get()])?;
+    tx.prepare_cached(
+        "UPDATE service_user SET revision = (SELECT max(revision) FROM user_change),
+                                 updated_at = ?2
+         WHERE associate_id = ?1",
+    )?
+    .execute(params![associate_id.get(), at])?;
+    Ok(())
 }

@@ -156,7 +156,7 @@ async fn a_write_waiting_for_a_lock_stalls_no_read() {
         store.ping().await.unwrap();
         assert!(store.credentials("erik").await.unwrap().is_some());
         assert_eq!(
-            store.presence(id).await.unwrap().unwrap().status,
+            store.presence(id).await.unwrap().unwrap().stored.status,
             UserStatus::StatusNormal
         );
         assert_eq!(store.presence(AssociateId::new(2)).await.unwrap(), None);
@@ -172,7 +172,7 @@ async fn a_write_waiting_for_a_lock_stalls_no_read() {
     outsider.execute_batch("COMMIT").unwrap();
     assert!(waiting.await.unwrap().unwrap().is_some());
     assert_eq!(
-        store.presence(id).await.unwrap().unwrap().status,
+        store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNotAvailable
     );
 }
@@ -206,7 +206,7 @@ async fn a_set_whose_caller_is_gone_before_its_commit_is_not_stored() {
         .await
         .unwrap();
     assert_eq!(
-        store.presence(id).await.unwrap().unwrap().status,
+        store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNormal
     );
     let changes = store.user_changes_after(0, 100).await.unwrap();
@@ -256,8 +256,8 @@ async fn migrating_a_version_3_database_keeps_its_users_and_their_tickets() {
         .unwrap();
     assert_eq!(report.applied.len(), migrations::SQLITE.len() - 3);
     let presence = store.presence(AssociateId::new(7)).await.unwrap().unwrap();
-    assert_eq!(presence.status, UserStatus::StatusNotAvailable);
-    assert_eq!(presence.message.as_deref(), Some("Away"));
+    assert_eq!(presence.stored.status, UserStatus::StatusNotAvailable);
+    assert_eq!(presence.stored.message.as_deref(), Some("Away"));
     let owner = store
         .find_token(TokenKind::Ticket, SecretHash([0; 32]), 0)
         .await
@@ -329,7 +329,7 @@ async fn a_change_whose_log_entry_was_trimmed_is_still_seen() {
         )
         .unwrap();
     assert_eq!(
-        store.presence(id).await.unwrap().unwrap().status,
+        store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNotAvailable
     );
 }
@@ -376,7 +376,7 @@ async fn a_bulk_change_by_another_program_is_seen_at_once() {
     let (_directory, store, outsider) = store_and_outsider().await;
     let id = AssociateId::new(1);
     assert_eq!(
-        store.presence(id).await.unwrap().unwrap().status,
+        store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNormal
     );
     outsider
@@ -389,7 +389,7 @@ async fn a_bulk_change_by_another_program_is_seen_at_once() {
         ))
         .unwrap();
     assert_eq!(
-        store.presence(id).await.unwrap().unwrap().status,
+        store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNotAvailable
     );
 }

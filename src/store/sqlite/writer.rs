@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use super::changes::latest_revision;
 use super::{Users, in_transaction};
 use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::store::cache::OwnSet;
 use crate::store::{StoreError, unix_millis};
 
 /// At most this many Sets share one commit.
@@ -239,8 +240,9 @@ fn commit_presence_batch(
             let mark_before = users.look();
             // Nothing is returned or read back: the cache finds the associate's login, whose
             // cached credentials carry the status, itself (`UserCache::apply_own`).
+            // A SuperOffice Set ends any timed status.
             let mut update = tx.prepare_cached(
-                "UPDATE service_user SET status = ?2, message = ?3, updated_at = ?4
+                "UPDATE service_user SET status = ?2, message = ?3, until = NULL, updated_at = ?4
                  WHERE associate_id = ?1",
             )?;
             let mut stored = Vec::with_capacity(batch.len());
@@ -261,7 +263,13 @@ fn commit_presence_batch(
                     stored.push(None);
                     continue;
                 }
-                presences.push((write.associate_id, write.presence.clone()));
+                // The trigger logged one change, numbered one past the last.
+                presences.push(OwnSet {
+                    associate_id: write.associate_id,
+                    presence: write.presence.clone(),
+                    revision: before + presences.len() as i64 + 1,
+                    changed_at: now,
+                });
                 stored.push(Some(write.presence.clone()));
             }
             // The trigger logged one change per updated row, each numbered one past the
