@@ -26,6 +26,7 @@ use crate::http::error::ApiError;
 use crate::http::health;
 use crate::http::login;
 use crate::http::metrics;
+use crate::http::presence;
 use crate::http::respond;
 use crate::http::service::Service;
 use crate::http::state::AppState;
@@ -59,7 +60,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route(health::LIVE, get(health::live).fallback(only_get))
         .route(health::READY, get(health::ready).fallback(only_get))
-        .route(metrics::METRICS, get(metrics::metrics).fallback(only_get));
+        .route(metrics::METRICS, get(metrics::metrics).fallback(only_get))
+        .merge(presence::routes());
     let base_path = &state.settings().base_path;
     let routes = if base_path.is_empty() {
         operations

@@ -29,12 +29,16 @@ pub enum Operation {
     SignOut,
     Health,
     Metrics,
+    /// A read of the presence API (`/presence/v1/...`): presences, absences, its document.
+    PresenceRead,
+    /// A write of the presence API: a status, an absence planned or cancelled.
+    PresenceWrite,
     /// Anything else: an unknown address, mostly.
     Other,
 }
 
 impl Operation {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 10] = [
         Self::GetUserPresenceStatus,
         Self::SetUserPresenceStatus,
         Self::Describe,
@@ -42,6 +46,8 @@ impl Operation {
         Self::SignOut,
         Self::Health,
         Self::Metrics,
+        Self::PresenceRead,
+        Self::PresenceWrite,
         Self::Other,
     ];
 
@@ -54,6 +60,8 @@ impl Operation {
             Self::SignOut => "SignOut",
             Self::Health => "Health",
             Self::Metrics => "Metrics",
+            Self::PresenceRead => "PresenceRead",
+            Self::PresenceWrite => "PresenceWrite",
             Self::Other => "Other",
         }
     }

@@ -32,24 +32,36 @@ INSERT INTO user_revision (associate_id, revision)
 CREATE INDEX user_change_unnumbered_by_associate ON user_change (associate_id)
     WHERE revision IS NULL;
 
-CREATE OR REPLACE FUNCTION number_user_changes(OUT latest BIGINT, OUT oldest BIGINT)
+-- Numbering now also keeps `user_revision`, and goes by steps of at most `max_rows` changes,
+-- oldest first, each step a statement of its own: a bulk import's hundred thousand changes are
+-- numbered in steps that each end well within the statement timeout, where one numbering of
+-- them all could not. A caller that needs every change committed before it began to be
+-- numbered calls again until a step numbers fewer than `max_rows`.
+DROP FUNCTION number_user_changes();
+CREATE FUNCTION number_user_changes(
+    max_rows INTEGER, OUT latest BIGINT, OUT oldest BIGINT, OUT numbered INTEGER)
 LANGUAGE plpgsql AS $$
 BEGIN
     -- Each statement below sees every change committed before it began, the previous
     -- numbering's included: that numbering's numbers are visible before its lock is let go.
     PERFORM pg_advisory_xact_lock(2, 0);
-    WITH numbered AS (
+    WITH step AS (
+        SELECT id FROM user_change WHERE revision IS NULL ORDER BY id LIMIT max_rows
+    ), renumbered AS (
         UPDATE user_change AS c SET revision = n.revision
         FROM (SELECT id,
                      (SELECT coalesce(max(revision), 0) FROM user_change)
                          + row_number() OVER (ORDER BY id) AS revision
-              FROM user_change WHERE revision IS NULL) AS n
+              FROM step) AS n
         WHERE c.id = n.id
         RETURNING c.associate_id, c.revision
+    ), kept AS (
+        INSERT INTO user_revision (associate_id, revision)
+            SELECT associate_id, max(revision) FROM renumbered GROUP BY associate_id
+        ON CONFLICT (associate_id) DO UPDATE SET revision = excluded.revision
+        RETURNING 1
     )
-    INSERT INTO user_revision (associate_id, revision)
-        SELECT associate_id, max(revision) FROM numbered GROUP BY associate_id
-    ON CONFLICT (associate_id) DO UPDATE SET revision = excluded.revision;
+    SELECT count(*) INTO numbered FROM renumbered;
     SELECT coalesce(max(revision), 0), coalesce(min(revision), 0) INTO latest, oldest
     FROM user_change;
 END

@@ -48,6 +48,19 @@ pub enum ApiError {
     /// A transfer coding other than chunked.
     #[error("The transfer coding {0:?} is not supported; send the body as it is, or chunked")]
     NotImplemented(String),
+    /// One member of the request (body member or query parameter) is wrong: the presence
+    /// API's 400, which names it.
+    #[error("{detail}")]
+    InvalidMember {
+        member: &'static str,
+        detail: String,
+    },
+    /// The request conflicts with what is stored (an absence overlapping another).
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` named a revision that is no longer the resource's.
+    #[error("The resource has changed since revision {0}; read it again")]
+    PreconditionFailed(String),
 }
 
 /// Why a request is answered 503.
@@ -86,6 +99,9 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::InvalidMember { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         }
     }
 
@@ -103,6 +119,9 @@ impl ApiError {
             Self::Unavailable(_) => "ServiceUnavailableException",
             Self::RequestTimeout => "RequestTimeoutException",
             Self::NotImplemented(_) => "NotImplementedException",
+            Self::InvalidMember { .. } => "ArgumentException",
+            Self::Conflict(_) => "ConflictException",
+            Self::PreconditionFailed(_) => "PreconditionFailedException",
         }
     }
 
@@ -114,12 +133,12 @@ impl ApiError {
         let message = self.to_string();
         let source = &*shortened(source);
         match (self, format.is_xml()) {
-            (Self::InvalidRequest(detail), false) => {
+            (Self::InvalidMember { detail, .. }, false) | (Self::InvalidRequest(detail), false) => {
                 out.put_slice(b"{\"Message\":\"The request is invalid.\",\"MessageDetail\":");
                 json_string(&mut out, Some(detail));
                 out.put_u8(b'}');
             }
-            (Self::InvalidRequest(detail), true) => {
+            (Self::InvalidMember { detail, .. }, true) | (Self::InvalidRequest(detail), true) => {
                 out.put_slice(b"<Error><Message>The request is invalid.</Message>");
                 xml_element(&mut out, "MessageDetail", Some(detail));
                 out.put_slice(b"</Error>");

@@ -12,6 +12,7 @@ pub mod language;
 pub mod login;
 pub mod metrics;
 pub mod negotiate;
+pub mod presence;
 pub mod respond;
 pub mod select;
 pub mod service;

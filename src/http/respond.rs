@@ -62,8 +62,17 @@ fn write_error(
         // The cause was logged where it happened (once, then counted); this says where.
         tracing::debug!(path = source, "request failed");
     }
+    let presence_api =
+        super::presence::problem::is_presence_path(&state.settings().base_path, source);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, format.content_type());
+    if presence_api {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(super::presence::problem::PROBLEM_JSON),
+        );
+    } else {
+        headers.insert(CONTENT_TYPE, format.content_type());
+    }
     match error {
         ApiError::Unauthorized => {
             for challenge in state.challenges() {
@@ -78,7 +87,11 @@ fn write_error(
         }
         _ => {}
     }
-    *response.body_mut() = Body::from(error.body(format, source));
+    *response.body_mut() = Body::from(if presence_api {
+        super::presence::problem::body(&error)
+    } else {
+        error.body(format, source)
+    });
 }
 
 /// Marks a response as the connection's last: hyper closes it once the response is written.

@@ -239,13 +239,26 @@ impl Service {
             Some(trimmed) if !trimmed.is_empty() => trimmed,
             _ => path,
         };
-        self.inner
+        let listed = self
+            .inner
             .addresses
             .iter()
             .find(|(at, _, _)| at.eq_ignore_ascii_case(path))
-            .map_or(Operation::Other, |&(_, other, post)| {
-                if *method == Method::POST { post } else { other }
-            })
+            .map(|&(_, other, post)| if *method == Method::POST { post } else { other });
+        if let Some(operation) = listed {
+            return operation;
+        }
+        if crate::http::presence::problem::is_presence_path(
+            &self.inner.state.settings().base_path,
+            path,
+        ) {
+            return if *method == Method::GET || *method == Method::HEAD {
+                Operation::PresenceRead
+            } else {
+                Operation::PresenceWrite
+            };
+        }
+        Operation::Other
     }
 
     /// The operation a request calls directly, if it is a POST to a documented address.

@@ -133,13 +133,25 @@ impl PostgresStore {
     }
 }
 
-/// Numbers every change committed and not yet numbered (waiting, if another node is numbering
-/// just then, for it to finish); the latest and oldest revision of the log.
+/// Changes numbered in one step at most (see migration 0006): each step ends well within the
+/// statement timeout.
+pub(super) const NUMBERING_STEP: i32 = 10_000;
+
+/// Numbers every change committed and not yet numbered, in steps (waiting, if another node is
+/// numbering just then, for it to finish); the latest and oldest revision of the log. When it
+/// returns, every change committed before it was called is numbered.
 pub(super) async fn number_user_changes(client: &Object) -> Result<(i64, i64), StoreError> {
     let statement = client
-        .prepare_cached("SELECT latest, oldest FROM number_user_changes()")
+        .prepare_cached("SELECT latest, oldest, numbered FROM number_user_changes($1)")
         .await
         .map_err(classify)?;
-    let row = client.query_one(&statement, &[]).await.map_err(classify)?;
-    Ok((row.get(0), row.get(1)))
+    loop {
+        let row = client
+            .query_one(&statement, &[&NUMBERING_STEP])
+            .await
+            .map_err(classify)?;
+        if row.get::<_, i32>(2) < NUMBERING_STEP {
+            return Ok((row.get(0), row.get(1)));
+        }
+    }
 }

@@ -199,7 +199,7 @@ impl PostgresStore {
             presence_columns!(),
             " FROM ",
             presence_tables!(),
-            " WHERE u.associate_id > $1 ORDER BY u.associate_id LIMIT $2"
+            " WHERE u.associate_id > $1::BIGINT ORDER BY u.associate_id LIMIT $2"
         );
         let (_, page) = self
             .read_numbered(statement_text, &[&after, &limit])
