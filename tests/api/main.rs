@@ -17,5 +17,6 @@ mod nodes;
 mod operations;
 mod packaging;
 mod permissions;
+mod presence_cli;
 mod process;
 mod sample;
