@@ -142,7 +142,8 @@ pub(super) async fn user(store: &Store, command: UserCommand) -> Result<(), CliE
                     user.associate_id,
                     user.login,
                     if user.is_admin { "yes" } else { "no" },
-                    user.presence.status,
+                    // The name, not the status: Display writes it without the column's padding.
+                    user.presence.status.name(),
                     user.presence.message.as_deref().unwrap_or("")
                 );
             }

@@ -150,7 +150,7 @@ pub enum CliError {
     AbsenceEndsFirst { from: String, until: String },
     #[error("an absence lasts at most 366 days; from {from} until {until} is longer")]
     AbsenceTooLong { from: String, until: String },
-    #[error("it overlaps absence {id}, from {from} until {until}; nothing was stored")]
+    #[error("the new absence overlaps absence {id}, from {from} until {until}; nothing was stored")]
     AbsenceOverlaps {
         id: i64,
         from: String,

@@ -301,8 +301,7 @@ fn write_listed(
         let text = serde_json::to_string(&line).expect("plain fields serialise");
         write_or_stop(writeln!(out, "{text}"))
     } else {
-        write_or_stop(writeln!(
-            out,
+        let line = format!(
             "{:>10}  {:<24}  {:<18}  {:<24}  {}",
             associate_id,
             presence.login,
@@ -310,7 +309,8 @@ fn write_listed(
             status.name(),
             until.as_deref().unwrap_or(""),
             message.unwrap_or("")
-        ))
+        );
+        write_or_stop(writeln!(out, "{}", line.trim_end()))
     }
 }
 
@@ -384,13 +384,14 @@ pub(super) async fn absence(store: &Store, command: AbsenceCommand) -> Result<()
                 .ok_or(CliError::NotAServiceUser(associate_id))?;
             println!("{:>10}  {:<24}  {:<24}  MESSAGE", "ID", "FROM", "UNTIL");
             for absence in presence.planned(now) {
-                println!(
+                let line = format!(
                     "{:>10}  {:<24}  {:<24}  {}",
                     absence.id,
                     timestamp::format(absence.from),
                     timestamp::format(absence.until),
                     absence.message.as_deref().unwrap_or("")
                 );
+                println!("{}", line.trim_end());
             }
         }
         AbsenceCommand::Remove {

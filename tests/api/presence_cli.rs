@@ -316,7 +316,7 @@ async fn an_absence_is_refused_when_it_overlaps_or_is_malformed() {
     let first = planned_id(&add("2099-01-10T00:00:00Z", "2099-01-20T00:00:00Z"));
     assert!(
         error(&add("2099-01-19T00:00:00Z", "2099-01-25T00:00:00Z")).contains(&format!(
-            "it overlaps absence {first}, from 2099-01-10T00:00:00.000Z until 2099-01-20T00:00:00.000Z"
+            "the new absence overlaps absence {first}, from 2099-01-10T00:00:00.000Z until 2099-01-20T00:00:00.000Z"
         ))
     );
     // Absences are half-open: one may start where another ends.
