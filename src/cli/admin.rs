@@ -1,4 +1,4 @@
-//! The administration commands: users, statuses, tickets, tokens, applications and texts.
+//! The administration commands: users, tickets, tokens, applications and texts.
 
 use std::io::{BufRead, Write};
 
@@ -8,9 +8,6 @@ use crate::clock::Clock;
 
 use super::CliError;
 use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
-use crate::http::encode;
-use crate::http::negotiate::ResponseFormat;
-use crate::http::select::Select;
 use crate::language::{self, Language, Resource};
 use crate::password;
 use crate::secret::{self, SecretHash};
@@ -50,20 +47,6 @@ pub enum UserCommand {
         /// Import the valid records and list the others, instead of importing nothing.
         #[arg(long)]
         skip_invalid: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum StatusCommand {
-    /// Print an associate's presence as the WebAPI answers it (JSON).
-    Get { associate_id: i32 },
-    /// Set an associate's presence.
-    Set {
-        associate_id: i32,
-        /// A status name (StatusNormal, StatusNotAvailable, ...) or number.
-        status: String,
-        #[arg(long)]
-        message: Option<String>,
     },
 }
 
@@ -159,7 +142,8 @@ pub(super) async fn user(store: &Store, command: UserCommand) -> Result<(), CliE
                     user.associate_id,
                     user.login,
                     if user.is_admin { "yes" } else { "no" },
-                    user.presence.status,
+                    // The name, not the status: Display writes it without the column's padding.
+                    user.presence.status.name(),
                     user.presence.message.as_deref().unwrap_or("")
                 );
             }
@@ -180,37 +164,6 @@ pub(super) async fn user(store: &Store, command: UserCommand) -> Result<(), CliE
             super::import::import(store, &file, skip_invalid).await?;
         }
     }
-    Ok(())
-}
-
-pub(super) async fn status(store: &Store, command: StatusCommand) -> Result<(), CliError> {
-    let (associate_id, presence) = match command {
-        StatusCommand::Get { associate_id } => {
-            let associate_id = AssociateId::new(associate_id);
-            let now = crate::clock::Clock::System.now_millis();
-            let presence = store.presence(associate_id).await?;
-            (associate_id, presence.map(|p| p.at(now).presence))
-        }
-        StatusCommand::Set {
-            associate_id,
-            status,
-            message,
-        } => {
-            let associate_id = AssociateId::new(associate_id);
-            let presence = UserPresenceStatus {
-                status: status.parse()?,
-                message: Message::new(message)?,
-            };
-            (
-                associate_id,
-                store.set_presence(associate_id, presence).await?,
-            )
-        }
-    };
-    let presence = presence.ok_or(CliError::NotAServiceUser(associate_id))?;
-    let view = Select::ALL.apply(&presence);
-    let json = encode::presence(ResponseFormat::ApplicationJson, Some(&view));
-    println!("{}", String::from_utf8_lossy(&json));
     Ok(())
 }
 

@@ -1,10 +1,11 @@
 //! The `presence` command line: run the server (`serve.rs`), administer its database
-//! (`admin.rs`), import users (`import.rs`), and read the configuration file
-//! (`config_file/`).
+//! (`admin.rs`), read and set presences and plan absences (`presence.rs`), import users
+//! (`import.rs`), and read the configuration file (`config_file/`).
 
 mod admin;
 mod config_file;
 mod import;
+mod presence;
 mod serve;
 
 use std::ffi::OsString;
@@ -18,10 +19,9 @@ use crate::language::{Language, ResourceFileError};
 use crate::password::PasswordError;
 use crate::store::{self, Store, StoreError};
 
-pub use admin::{
-    AppCommand, ResourceCommand, StatusCommand, TicketCommand, TokenCommand, UserCommand,
-};
+pub use admin::{AppCommand, ResourceCommand, TicketCommand, TokenCommand, UserCommand};
 pub use config_file::{Effective, FileError, UsageError};
+pub use presence::{AbsenceCommand, StatusCommand, TimeArg};
 pub use serve::{AuthArgs, LimitArgs, ServeArgs};
 
 #[derive(Debug, Parser)]
@@ -87,9 +87,12 @@ pub enum Command {
     /// Manage Service users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Read or set a presence status.
+    /// Read, set or list presence statuses.
     #[command(subcommand)]
     Status(StatusCommand),
+    /// Plan, list or cancel absences.
+    #[command(subcommand)]
+    Absence(AbsenceCommand),
     /// Issue or revoke SOTicket tickets.
     #[command(subcommand)]
     Ticket(TicketCommand),
@@ -139,6 +142,27 @@ pub enum CliError {
     BadAssociateId(i32),
     #[error("associate {0} is not a Service user")]
     NotAServiceUser(AssociateId),
+    #[error("--until is for StatusNotAvailable only, not {0}")]
+    UntilWithStatus(crate::domain::UserStatus),
+    #[error("{what} {at} is not in the future; nothing was stored")]
+    NotAhead { what: &'static str, at: String },
+    #[error("an absence must start before it ends; from {from} until {until} does not")]
+    AbsenceEndsFirst { from: String, until: String },
+    #[error("an absence lasts at most 366 days; from {from} until {until} is longer")]
+    AbsenceTooLong { from: String, until: String },
+    #[error("the new absence overlaps absence {id}, from {from} until {until}; nothing was stored")]
+    AbsenceOverlaps {
+        id: i64,
+        from: String,
+        until: String,
+    },
+    #[error("associate {0} has {max} absences planned already; cancel one first", max = store::MAX_PLANNED_ABSENCES)]
+    TooManyAbsences(AssociateId),
+    #[error("associate {associate_id} has no absence {absence_id}")]
+    UnknownAbsence {
+        associate_id: AssociateId,
+        absence_id: i64,
+    },
     #[error("no Service user has the login '{0}'")]
     UnknownLogin(String),
     #[error("'{login}' holds no such ticket")]
@@ -229,7 +253,8 @@ impl Cli {
                 serve::serve(store, args).await?;
             }
             Command::User(command) => admin::user(&store, command).await?,
-            Command::Status(command) => admin::status(&store, command).await?,
+            Command::Status(command) => presence::status(&store, command).await?,
+            Command::Absence(command) => presence::absence(&store, command).await?,
             Command::Ticket(command) => admin::ticket(&store, command).await?,
             Command::Token(command) => admin::token(&store, command).await?,
             Command::App(command) => admin::app(&store, command).await?,

@@ -46,18 +46,6 @@ impl Cli {
     }
 }
 
-/// The one-line error of a failed command.
-fn error(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "succeeded: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
-}
-
 async fn migrate_says_what_it_did() {
     let cli = Cli::new().await;
     let first = stdout(&cli.run(&["migrate"]));

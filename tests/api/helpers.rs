@@ -528,6 +528,18 @@ pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// The one-line error of a failed command.
+pub fn error(output: &std::process::Output) -> String {
+    assert!(
+        !output.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
 /// A `presence serve` process on 127.0.0.1:0, with the address it announced in its log. It is
 /// killed when dropped, if it still runs.
 pub struct ServerProcess {

@@ -18,5 +18,6 @@ mod operations;
 mod packaging;
 mod permissions;
 mod presence;
+mod presence_cli;
 mod process;
 mod sample;
