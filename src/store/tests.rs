@@ -25,7 +25,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::BACKEND.scope(super::Backend::Sqlite, super::$name()).await
+                    crate::store::tests::BACKEND.scope(crate::store::tests::Backend::Sqlite, super::$name()).await
                 }
             )+
         }
@@ -36,7 +36,7 @@ macro_rules! on_both_backends {
                 #[cfg_attr(not(postgres_tests), ignore = "built without PRESENCE_TEST_POSTGRES_URL")]
                 async fn $name() {
                     let url = crate::store::testing::postgres_admin_url();
-                    super::BACKEND.scope(super::Backend::Postgres(url), super::$name()).await
+                    crate::store::tests::BACKEND.scope(crate::store::tests::Backend::Postgres(url), super::$name()).await
                 }
             )+
         }
@@ -60,6 +60,8 @@ on_both_backends!(
     another_store_on_the_database_sees_each_change_on_its_next_lookup,
     an_import_adds_all_or_nothing_and_leaves_users_found_as_they_are,
 );
+
+mod presence;
 
 struct TestStore {
     store: Store,
