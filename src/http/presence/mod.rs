@@ -102,7 +102,13 @@ fn ensure_may_change(caller: &Caller, associate_id: AssociateId) -> Result<(), A
 }
 
 fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    let bytes = serde_json::to_vec(body).expect("the API's bodies serialize");
+    json_bytes(
+        status,
+        serde_json::to_vec(body).expect("the API's bodies serialize"),
+    )
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     (
         status,
         [(
@@ -245,25 +251,7 @@ async fn users(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> R
 }
 
 async fn batch(state: &AppState, ids: &str, filter: &Filter) -> Result<Response, ApiError> {
-    let mut wanted = Vec::new();
-    for text in ids.split(',') {
-        let id = associate_in_path(text.trim()).map_err(|_| {
-            invalid(
-                "ids",
-                format!("'{text}' in ids is not an associate id (a positive 32-bit integer)"),
-            )
-        })?;
-        // Asked twice, answered once.
-        if !wanted.contains(&id) {
-            wanted.push(id);
-        }
-        if wanted.len() > MAX_IDS {
-            return Err(invalid(
-                "ids",
-                format!("ids names more than {MAX_IDS} associates; ask in batches"),
-            ));
-        }
-    }
+    let wanted = batch_ids(ids)?;
     let presences = state.store().presences(&wanted).await?;
     let now = now(state);
     let mut body = BatchBody {
@@ -281,7 +269,43 @@ async fn batch(state: &AppState, ids: &str, filter: &Filter) -> Result<Response,
             None => body.missing.push(id.get()),
         }
     }
-    Ok(json(StatusCode::OK, &body))
+    Ok(json_bytes(StatusCode::OK, body.to_json()))
+}
+
+/// The associates a batch names, in the order named, each once.
+fn batch_ids(ids: &str) -> Result<Vec<AssociateId>, ApiError> {
+    let count = ids.bytes().filter(|&b| b == b',').count() + 1;
+    if count > MAX_IDS {
+        return Err(invalid(
+            "ids",
+            format!("ids names more than {MAX_IDS} associates; ask in batches"),
+        ));
+    }
+    let mut wanted = Vec::with_capacity(count);
+    for text in ids.split(',') {
+        let id = text
+            .parse::<i32>()
+            .ok()
+            .or_else(|| text.trim().parse().ok());
+        match id {
+            Some(id) if id > 0 => wanted.push(AssociateId::new(id)),
+            _ => {
+                return Err(invalid(
+                    "ids",
+                    format!("'{text}' in ids is not an associate id (a positive 32-bit integer)"),
+                ));
+            }
+        }
+    }
+    // Asked twice, answered once. Sorted, a copy shows at once whether any id repeats (nearly
+    // never); only then are the repeats taken out, keeping the order asked.
+    let mut sorted: Vec<i32> = wanted.iter().map(|id| id.get()).collect();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+        let mut asked = std::collections::HashSet::with_capacity(count);
+        wanted.retain(|id| asked.insert(*id));
+    }
+    Ok(wanted)
 }
 
 /// The cursor after an associate: opaque to clients, so that its form may change.
@@ -352,7 +376,7 @@ async fn page(state: &AppState, query: &Query, filter: &Filter) -> Result<Respon
             .collect(),
         next,
     };
-    Ok(json(StatusCode::OK, &body))
+    Ok(json_bytes(StatusCode::OK, body.to_json()))
 }
 
 /// The entity tag of a revision.
@@ -396,7 +420,9 @@ fn presence_response(
     presence: &Presence,
     now: i64,
 ) -> Response {
-    let mut response = json(status, &PresenceBody::at(associate_id, presence, now));
+    let mut bytes = Vec::with_capacity(256);
+    PresenceBody::at(associate_id, presence, now).write(&mut bytes);
+    let mut response = json_bytes(status, bytes);
     response.headers_mut().insert(ETAG, etag(presence.revision));
     response
 }
