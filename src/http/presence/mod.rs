@@ -282,17 +282,18 @@ fn batch_ids(ids: &str) -> Result<Vec<AssociateId>, ApiError> {
         ));
     }
     let mut wanted = Vec::with_capacity(count);
-    for text in ids.split(',') {
-        let id = text
-            .parse::<i32>()
-            .ok()
-            .or_else(|| text.trim().parse().ok());
-        match id {
-            Some(id) if id > 0 => wanted.push(AssociateId::new(id)),
-            _ => {
+    // Split as bytes: a comma is ASCII, so every part is text still, and `str::split`'s
+    // character search was a tenth of a batch read's work.
+    for part in ids.as_bytes().split(|&b| b == b',') {
+        match positive_id(part) {
+            Some(id) => wanted.push(AssociateId::new(id)),
+            None => {
                 return Err(invalid(
                     "ids",
-                    format!("'{text}' in ids is not an associate id (a positive 32-bit integer)"),
+                    format!(
+                        "'{}' in ids is not an associate id (a positive 32-bit integer)",
+                        String::from_utf8_lossy(part)
+                    ),
                 ));
             }
         }
@@ -306,6 +307,23 @@ fn batch_ids(ids: &str) -> Result<Vec<AssociateId>, ApiError> {
         wanted.retain(|id| asked.insert(*id));
     }
     Ok(wanted)
+}
+
+/// A positive 32-bit integer in decimal, blanks around it allowed. Digits are read by hand
+/// for the common case: `str::parse` was a tenth of a batch read's work.
+fn positive_id(part: &[u8]) -> Option<i32> {
+    if !part.is_empty() && part.len() <= 10 && part.iter().all(u8::is_ascii_digit) {
+        let value = part
+            .iter()
+            .fold(0_u64, |value, digit| value * 10 + u64::from(digit - b'0'));
+        return i32::try_from(value).ok().filter(|id| *id > 0);
+    }
+    std::str::from_utf8(part)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|id| *id > 0)
 }
 
 /// The cursor after an associate: opaque to clients, so that its form may change.
