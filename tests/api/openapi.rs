@@ -158,7 +158,9 @@ fn validate(document: &Value, schema: &Value, value: &Value) -> Result<(), Strin
         let name = reference
             .strip_prefix("#/components/schemas/")
             .expect("a schema reference");
-        return validate(document, &document["components"]["schemas"][name], value);
+        let target = &document["components"]["schemas"][name];
+        assert!(target.is_object(), "{reference} names no schema");
+        return validate(document, target, value);
     }
     if let Some(choices) = schema["oneOf"].as_array() {
         let matching = choices

@@ -104,7 +104,7 @@ pub struct BatchBody<'a> {
     pub missing: Vec<i32>,
 }
 
-/// A page of a list, and the cursor of the next page (`None` on the last).
+/// A page of a list, and the cursor of the next page (null on the last).
 #[derive(Serialize, ToSchema)]
 pub struct PageBody<T> {
     pub items: Vec<T>,
