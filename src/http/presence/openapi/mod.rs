@@ -86,6 +86,7 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
         SetUserPresenceStatusRequest,
         SuperOfficeError,
         SuperOfficeInvalidRequest,
+        SignInRequest,
     )),
     modifiers(&SecuritySchemes),
     security(

@@ -198,13 +198,14 @@ pub struct SuperOfficeQuery;
 
 impl IntoParams for SuperOfficeQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let optional = |name: &str, place: ParameterIn, description: &str| {
+        let optional = |name: &str, place: ParameterIn, description: &str, example: &str| {
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(place)
                 .required(Required::False)
                 .description(Some(description))
                 .schema(Some(String::schema()))
+                .example(Some(example.into()))
                 .build()
         };
         vec![
@@ -212,16 +213,19 @@ impl IntoParams for SuperOfficeQuery {
                 "$select",
                 ParameterIn::Query,
                 "Members to answer, comma-separated; the others come back null",
+                "Status,Message",
             ),
             optional(
                 "SO-Language",
                 ParameterIn::Header,
                 "The language to translate Message into; overrides Accept-Language",
+                "en",
             ),
             optional(
                 "SO-TimeZone",
                 ParameterIn::Header,
                 "A location code or zone id for date-times; an unknown zone is a 400",
+                "UTC",
             ),
         ]
     }
@@ -378,8 +382,17 @@ impl IntoResponses for Metrics {
 #[expect(dead_code, reason = "describes `login::sign_in_page`")]
 fn sign_in_page() {}
 
+/// The sign-in's body.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes a body that `login::sign_in` reads")]
+pub struct SignInRequest {
+    #[schema(min_length = 1)]
+    login: String,
+    password: String,
+}
+
 #[utoipa::path(post, path = "/login", tag = "server", security(()),
-    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+    request_body(content = SignInRequest, content_type = "application/x-www-form-urlencoded",
         description = "login and password, as a form or as JSON"),
     responses(SignIn))]
 #[expect(dead_code, reason = "describes `login::sign_in`")]
