@@ -89,6 +89,15 @@ async fn the_document_is_openapi_3_1_and_names_every_address() {
         .map(|item| item.as_object().unwrap().len())
         .sum();
     assert_eq!(operations, served.len());
+    // OpenAPI requires a description of every response.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, answer) in operation["responses"].as_object().unwrap() {
+                let description = answer["description"].as_str().unwrap_or("");
+                assert!(!description.is_empty(), "{method} {path} {status}");
+            }
+        }
+    }
     // The presence API's operations all name their 401, with its challenge.
     let unauthorized = &paths["/presence/v1/users/{associateId}"]["get"]["responses"]["401"];
     assert!(unauthorized["headers"]["WWW-Authenticate"].is_object());

@@ -424,7 +424,8 @@ fn no_user(associate_id: AssociateId) -> ApiError {
     params(("associateId" = i32, Path, minimum = 1, example = 963),
         ("If-None-Match" = Option<String>, Header, description = "A 304 if it names the revision")),
     responses(
-        (status = 200, body = PresenceBody, headers(("ETag" = String, description = "The revision"))),
+        (status = 200, description = "The presence now", body = PresenceBody,
+            headers(("ETag" = String, description = "The revision"))),
         (status = 304, description = "If-None-Match names the revision",
             headers(("ETag" = String, description = "The revision"))),
         NoUser, Refusals))]
@@ -542,7 +543,8 @@ async fn put_status(
 /// `GET /presence/v1/users/{id}/absences`: those current and to come, by start.
 #[utoipa::path(get, path = "/presence/v1/users/{associateId}/absences", tag = "presence",
     params(("associateId" = i32, Path, minimum = 1, example = 963)),
-    responses((status = 200, body = PageBody<AbsenceBody>), NoUser, Refusals))]
+    responses((status = 200, description = "Those current and to come, by start; next is null",
+        body = PageBody<AbsenceBody>), NoUser, Refusals))]
 async fn absences(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let mut caller = None;
     let result = async {
