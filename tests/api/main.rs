@@ -14,6 +14,7 @@ mod import;
 mod language;
 mod limits;
 mod nodes;
+mod openapi;
 mod operations;
 mod packaging;
 mod permissions;

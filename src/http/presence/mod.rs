@@ -4,6 +4,7 @@
 //! operations. Every read answers the presence at the moment of the request
 //! (`Presence::at`), from the same cached users as SuperOffice's Get.
 
+mod openapi;
 pub mod problem;
 mod wire;
 
@@ -19,6 +20,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use self::openapi::{NoAbsence, NoUser, NotJson, Overlaps, Refusals, Stale, UsersQuery};
 use self::wire::{AbsenceBody, BatchBody, PageBody, PresenceBody, invalid};
 use crate::domain::{AssociateId, Presence, UserPresenceStatus, UserStatus};
 use crate::http::access::{self, Associate};
@@ -54,6 +56,10 @@ const MAX_ABSENCE_MILLIS: i64 = 366 * 24 * 3_600_000;
 /// The API's routes, on lower-case paths (see `http::service`).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(
+            openapi::OPENAPI,
+            get(openapi::openapi_json).fallback(only("GET")),
+        )
         .route(USERS, get(users).fallback(only("GET")))
         .route(USER, get(user).fallback(only("GET")))
         .route(STATUS, axum::routing::put(put_status).fallback(only("PUT")))
@@ -229,6 +235,13 @@ impl Filter {
 }
 
 /// `GET /presence/v1/users`: with `ids`, those associates; without, every Service user, paged.
+#[utoipa::path(
+    get,
+    path = "/presence/v1/users",
+    tag = "presence",
+    params(UsersQuery),
+    responses(openapi::Users, Refusals)
+)]
 async fn users(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let mut caller = None;
     let result = async {
@@ -451,6 +464,15 @@ fn no_user(associate_id: AssociateId) -> ApiError {
 }
 
 /// `GET /presence/v1/users/{id}`.
+#[utoipa::path(get, path = "/presence/v1/users/{associateId}", tag = "presence",
+    params(("associateId" = i32, Path, minimum = 1, example = 963),
+        ("If-None-Match" = Option<String>, Header, description = "A 304 if it names the revision")),
+    responses(
+        (status = 200, description = "The presence now", body = PresenceBody,
+            headers(("ETag" = String, description = "The revision"))),
+        (status = 304, description = "If-None-Match names the revision",
+            headers(("ETag" = String, description = "The revision"))),
+        NoUser, Refusals))]
 async fn user(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let mut caller = None;
     let result = async {
@@ -494,6 +516,14 @@ fn json_body(
 }
 
 /// `PUT /presence/v1/users/{id}/status`.
+#[utoipa::path(put, path = "/presence/v1/users/{associateId}/status", tag = "presence",
+    params(("associateId" = i32, Path, minimum = 1, example = 963),
+        ("If-Match" = Option<String>, Header, description = "The revision it must still be")),
+    request_body = openapi::StatusRequest,
+    responses(
+        (status = 200, description = "The new presence", body = PresenceBody,
+            headers(("ETag" = String, description = "The revision"))),
+        NoUser, Stale, NotJson, Refusals))]
 async fn put_status(
     State(state): State<AppState>,
     uri: Uri,
@@ -555,6 +585,10 @@ async fn put_status(
 }
 
 /// `GET /presence/v1/users/{id}/absences`: those current and to come, by start.
+#[utoipa::path(get, path = "/presence/v1/users/{associateId}/absences", tag = "presence",
+    params(("associateId" = i32, Path, minimum = 1, example = 963)),
+    responses((status = 200, description = "Those current and to come, by start; next is null",
+        body = PageBody<AbsenceBody>), NoUser, Refusals))]
 async fn absences(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let mut caller = None;
     let result = async {
@@ -579,6 +613,13 @@ async fn absences(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
 }
 
 /// `POST /presence/v1/users/{id}/absences`.
+#[utoipa::path(post, path = "/presence/v1/users/{associateId}/absences", tag = "presence",
+    params(("associateId" = i32, Path, minimum = 1, example = 963)),
+    request_body = openapi::AbsenceRequest,
+    responses(
+        (status = 201, description = "Planned", body = AbsenceBody,
+            headers(("Location" = String, description = "The absence's address"))),
+        NoUser, Overlaps, NotJson, Refusals))]
 async fn plan_absence(
     State(state): State<AppState>,
     uri: Uri,
@@ -650,6 +691,10 @@ async fn plan_absence(
 }
 
 /// `DELETE /presence/v1/users/{id}/absences/{absenceId}`.
+#[utoipa::path(delete, path = "/presence/v1/users/{associateId}/absences/{absenceId}",
+    tag = "presence",
+    params(("associateId" = i32, Path, minimum = 1, example = 963), ("absenceId" = i64, Path)),
+    responses((status = 204, description = "Cancelled"), NoAbsence, Refusals))]
 async fn cancel_absence(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let mut caller_seen = None;
     let result = async {

@@ -8,25 +8,29 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
 
 /// The media type of every problem.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Serialize)]
-struct Problem<'a> {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Problem<'a> {
+    /// Always `about:blank`.
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
     status: u16,
     detail: &'a str,
+    /// Only for a 400: the offending member.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(required = false)]
     errors: &'a [MemberError<'a>],
 }
 
-#[derive(Serialize)]
-struct MemberError<'a> {
+#[derive(Serialize, ToSchema)]
+pub(super) struct MemberError<'a> {
     /// The body member or query parameter, by its name on the wire.
     member: &'a str,
     detail: &'a str,

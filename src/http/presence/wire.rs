@@ -3,6 +3,7 @@
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::domain::{Absence, AssociateId, Message, Presence, UserStatus};
 use crate::http::error::ApiError;
@@ -20,18 +21,30 @@ impl Serialize for Timestamp {
 }
 
 /// One Service user's presence at one moment.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Presence)]
 pub struct PresenceBody<'a> {
+    #[schema(minimum = 1)]
     pub associate_id: i32,
     pub login: &'a str,
+    /// The effective status.
+    #[schema(value_type = super::openapi::StatusName)]
     pub status: &'static str,
     #[serde(serialize_with = "message_text")]
+    #[schema(value_type = Option<String>, required = true, max_length = 255)]
     pub message: Message,
+    /// When a timed status ends.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub until: Option<Timestamp>,
+    /// The planned absence in force.
+    #[schema(required = true)]
     pub absence: Option<AbsenceBody<'a>>,
+    /// Whether the user takes tickets now: the effective status is StatusNormal.
     pub available: bool,
+    /// The revision of the user's last change, also the `ETag`.
     pub revision: i64,
+    #[schema(value_type = String, format = DateTime)]
     pub changed_at: Timestamp,
 }
 
@@ -127,12 +140,16 @@ fn write_time(out: &mut Vec<u8>, time: Option<Timestamp>) {
 }
 
 /// A planned absence.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Absence)]
 pub struct AbsenceBody<'a> {
     pub id: i64,
+    #[schema(value_type = String, format = DateTime)]
     pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub until: Timestamp,
+    #[schema(required = true, max_length = 255)]
     pub message: Option<&'a str>,
 }
 
@@ -148,16 +165,18 @@ impl<'a> AbsenceBody<'a> {
 }
 
 /// The answer to a batch read: the presences found, and the ids that are no Service user.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Batch)]
 pub struct BatchBody<'a> {
     pub items: Vec<PresenceBody<'a>>,
     pub missing: Vec<i32>,
 }
 
-/// A page of a list, and the cursor of the next page (`None` on the last).
-#[derive(Serialize)]
+/// A page of a list, and the cursor of the next page (null on the last).
+#[derive(Serialize, ToSchema)]
 pub struct PageBody<T> {
     pub items: Vec<T>,
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 
