@@ -41,7 +41,11 @@ pub fn digits(millis: i64) -> [u8; 24] {
             value /= 10;
         }
     };
-    put(0, 4, u32::try_from(year).expect("clamped to years 0 to 9999"));
+    put(
+        0,
+        4,
+        u32::try_from(year).expect("clamped to years 0 to 9999"),
+    );
     put(5, 2, u32::from(u8::from(month)));
     put(8, 2, u32::from(day));
     put(11, 2, u32::from(at.hour()));

@@ -118,19 +118,6 @@ impl Presence {
             .iter()
             .filter(move |a| now < a.until)
     }
-
-    /// What a presence's text and absences cost in memory beyond its own size.
-    pub fn heap_bytes(&self) -> usize {
-        let message = |m: &Message| m.as_deref().map_or(0, str::len);
-        self.login.len()
-            + message(&self.stored.message)
-            + self.absences.as_deref().map_or(0, |absences| {
-                absences
-                    .iter()
-                    .map(|a| std::mem::size_of::<Absence>() + message(&a.message))
-                    .sum()
-            })
-    }
 }
 
 #[cfg(test)]

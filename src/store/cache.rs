@@ -32,6 +32,11 @@ const MAX_ENTRIES: usize = 1 << 18;
 /// the texts they hold (messages, logins, password hashes).
 const MAX_BYTES: usize = 64 << 20;
 
+/// The same for presences, counted as allocated (see their `Weigh`): about 120 000 users with
+/// a planned absence each. With what the allocator and the readers' page caches take beside
+/// it, reading a million such users stays within 64 MB (BENCHMARKS.md).
+const MAX_PRESENCE_BYTES: usize = 32 << 20;
+
 /// More changed users than this at once (a bulk import, say) are not applied one by one:
 /// the cache is emptied instead.
 pub(super) const MAX_CHANGES: usize = 10_000;
@@ -100,7 +105,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
             state: RwLock::new(State {
                 mark: None,
                 revision,
-                presence: Bounded::new(MAX_ENTRIES, MAX_BYTES),
+                presence: Bounded::new(MAX_ENTRIES, MAX_PRESENCE_BYTES),
                 credentials: Bounded::new(MAX_ENTRIES, MAX_BYTES),
                 logins: HashMap::new(),
                 hits: AtomicU64::new(0),
@@ -332,14 +337,39 @@ impl Weigh for Box<str> {
 }
 
 impl Weigh for Option<Arc<Presence>> {
+    /// What the entry takes from the allocator, as measured: its slot in the map, and each of
+    /// its allocations (the presence, its login and message, its absences and theirs) as
+    /// glibc's malloc rounds it. Counted as the allocations themselves, not their contents,
+    /// the bound holds the process's memory to it (`benches/load/presence_api.sh --memory`).
     /// The presence is counted whole, though a Set's copy may share its login and absences
     /// with the entry it replaced: an estimate from above.
     fn weight(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.as_ref().map_or(0, |p| {
-                std::mem::size_of::<Presence>() + 2 * std::mem::size_of::<usize>() + p.heap_bytes()
-            })
+        let text = |text: Option<&str>| text.map_or(0, |t| allocated(2 * WORD + t.len()));
+        // The slot, and as much again: the map doubles as it grows, so up to half its slots
+        // are empty.
+        let slot = 2 * (std::mem::size_of::<AssociateId>() + std::mem::size_of::<Self>() + 1);
+        slot + self.as_ref().map_or(0, |p| {
+            let absences = p.absences.as_deref().map_or(0, |absences| {
+                allocated(2 * WORD + std::mem::size_of_val(absences))
+                    + absences
+                        .iter()
+                        .map(|a| text(a.message.as_deref()))
+                        .sum::<usize>()
+            });
+            allocated(2 * WORD + std::mem::size_of::<Presence>())
+                + text(Some(&p.login))
+                + text(p.stored.message.as_deref())
+                + absences
+        })
     }
+}
+
+const WORD: usize = std::mem::size_of::<usize>();
+
+/// What one heap allocation of `bytes` takes: glibc's malloc adds a word of header and
+/// rounds chunks up to 16 bytes, 32 at the least.
+fn allocated(bytes: usize) -> usize {
+    (bytes + WORD).next_multiple_of(16).max(32)
 }
 
 impl Weigh for Option<Credentials> {
