@@ -304,6 +304,26 @@ impl<M> State<M> {
         self.counted(self.presence.get(&associate_id).cloned())
     }
 
+    /// [`State::presence`] of each associate, in order, and the associates not cached, whose
+    /// presences the backend reads and hands to [`merged`].
+    pub fn presences(
+        &self,
+        associate_ids: &[AssociateId],
+    ) -> (Vec<Option<Option<Arc<Presence>>>>, Vec<AssociateId>) {
+        let mut missing = Vec::new();
+        let cached = associate_ids
+            .iter()
+            .map(|&associate_id| {
+                let cached = self.presence(associate_id);
+                if cached.is_none() {
+                    missing.push(associate_id);
+                }
+                cached
+            })
+            .collect();
+        (cached, missing)
+    }
+
     pub fn credentials(&self, login: &str) -> Option<Option<Credentials>> {
         self.counted(self.credentials.get(&*folded(login)).cloned())
     }
@@ -317,6 +337,19 @@ impl<M> State<M> {
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
+}
+
+/// The presences of [`State::presences`], with those that were not cached filled in, in
+/// order, from `read` (the presences of its missing associates, in the same order).
+pub(super) fn merged(
+    cached: Vec<Option<Option<Arc<Presence>>>>,
+    read: Vec<Option<Arc<Presence>>>,
+) -> Vec<Option<Arc<Presence>>> {
+    let mut read = read.into_iter();
+    cached
+        .into_iter()
+        .map(|cached| cached.unwrap_or_else(|| read.next().flatten()))
+        .collect()
 }
 
 /// What an entry costs in memory: its own size and the text it holds.

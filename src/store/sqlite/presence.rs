@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use super::changes::latest_revision;
 use super::{SqliteStore, in_transaction};
 use crate::domain::{Absence, AssociateId, Presence, UserPresenceStatus};
+use crate::store::cache;
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
     absences_from_column, message_from_column, status_from_column,
@@ -77,26 +78,13 @@ impl SqliteStore {
         &self,
         associate_ids: &[AssociateId],
     ) -> Result<Vec<Option<Arc<Presence>>>, StoreError> {
-        let mut found = Vec::with_capacity(associate_ids.len());
-        let mut missing = Vec::new();
-        {
-            let users = self.current_users().await?;
-            for &associate_id in associate_ids {
-                let cached = users.presence(associate_id);
-                if cached.is_none() {
-                    missing.push(associate_id);
-                }
-                found.push(cached);
-            }
-        }
-        if missing.is_empty() {
-            return Ok(found.into_iter().map(Option::flatten).collect());
-        }
-        let mut read = self.read_and_keep(missing).await?.into_iter();
-        Ok(found
-            .into_iter()
-            .map(|cached| cached.unwrap_or_else(|| read.next().flatten()))
-            .collect())
+        let (cached, missing) = self.current_users().await?.presences(associate_ids);
+        let read = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.read_and_keep(missing).await?
+        };
+        Ok(cache::merged(cached, read))
     }
 
     /// Reads presences the cache lacks, in one transaction, and keeps them in the cache.
