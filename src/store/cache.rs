@@ -309,7 +309,7 @@ impl<M> State<M> {
     pub fn presences(
         &self,
         associate_ids: &[AssociateId],
-    ) -> (Vec<Option<Option<Arc<Presence>>>>, Vec<AssociateId>) {
+    ) -> (Vec<Cached>, Vec<AssociateId>) {
         let mut missing = Vec::new();
         let cached = associate_ids
             .iter()
@@ -339,10 +339,14 @@ impl<M> State<M> {
     }
 }
 
+/// A presence as the cache holds it: `None` when not cached, `Some(None)` when cached as no
+/// Service user.
+pub(super) type Cached = Option<Option<Arc<Presence>>>;
+
 /// The presences of [`State::presences`], with those that were not cached filled in, in
 /// order, from `read` (the presences of its missing associates, in the same order).
 pub(super) fn merged(
-    cached: Vec<Option<Option<Arc<Presence>>>>,
+    cached: Vec<Cached>,
     read: Vec<Option<Arc<Presence>>>,
 ) -> Vec<Option<Arc<Presence>>> {
     let mut read = read.into_iter();
