@@ -306,10 +306,7 @@ impl<M> State<M> {
 
     /// [`State::presence`] of each associate, in order, and the associates not cached, whose
     /// presences the backend reads and hands to [`merged`].
-    pub fn presences(
-        &self,
-        associate_ids: &[AssociateId],
-    ) -> (Vec<Cached>, Vec<AssociateId>) {
+    pub fn presences(&self, associate_ids: &[AssociateId]) -> (Vec<Cached>, Vec<AssociateId>) {
         let mut missing = Vec::new();
         let cached = associate_ids
             .iter()

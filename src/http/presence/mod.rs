@@ -385,15 +385,18 @@ async fn page(state: &AppState, query: &Query, filter: &Filter) -> Result<Respon
     let mut more = true;
     while found.len() < limit && scanned < MAX_SCANNED && more {
         let chunk = state.store().presence_page(after, MAX_LIMIT).await?;
-        more = chunk.len() == MAX_LIMIT;
-        for (id, presence) in chunk {
+        // A full chunk may have users after it; a short one is the end of the table.
+        let full = chunk.len() == MAX_LIMIT;
+        let read = chunk.len();
+        more = full;
+        for (i, (id, presence)) in chunk.into_iter().enumerate() {
             scanned += 1;
             after = i64::from(id.get());
             if filter.passes(&PresenceBody::at(id, &presence, now)) {
                 found.push((id, presence));
                 if found.len() == limit {
                     // Those after it in this chunk are the next page's.
-                    more = true;
+                    more = full || i + 1 < read;
                     break;
                 }
             }
