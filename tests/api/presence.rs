@@ -249,6 +249,15 @@ async fn a_batch_answers_the_users_found_and_lists_the_rest() {
         .await;
     assert_eq!(response.status, 200);
     assert_eq!(json_of(&response)["missing"].as_array().unwrap().len(), 997);
+    // Three users: a page of exactly three is the last, with no empty page after it.
+    let (_, all) = get_json(&app, "/presence/v1/users?limit=3").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 3);
+    assert_eq!(all["next"], Value::Null);
+    let (_, first) = get_json(&app, "/presence/v1/users?limit=2").await;
+    let cursor = first["next"].as_str().unwrap();
+    let (_, rest) = get_json(&app, &format!("/presence/v1/users?limit=2&after={cursor}")).await;
+    assert_eq!(rest["items"][0]["associateId"], 963);
+    assert_eq!(rest["next"], Value::Null);
     for bad in [
         "ids=1,x",
         "ids=",
