@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::Object;
+use deadpool_postgres::GenericClient;
 
 use super::presence::{presence_columns, presence_from_row, presence_tables};
 use super::{PostgresStore, classify};
@@ -135,12 +135,16 @@ impl PostgresStore {
 
 /// Changes numbered in one step at most (see migration 0006): each step ends well within the
 /// statement timeout.
-pub(super) const NUMBERING_STEP: i32 = 10_000;
+const NUMBERING_STEP: i32 = 10_000;
 
 /// Numbers every change committed and not yet numbered, in steps (waiting, if another node is
 /// numbering just then, for it to finish); the latest and oldest revision of the log. When it
-/// returns, every change committed before it was called is numbered.
-pub(super) async fn number_user_changes(client: &Object) -> Result<(i64, i64), StoreError> {
+/// returns, every change committed before it was called is numbered. In a transaction (a bulk
+/// import's), the numbering's lock is held to its commit, and the transaction's own changes are
+/// numbered too.
+pub(super) async fn number_user_changes(
+    client: &impl GenericClient,
+) -> Result<(i64, i64), StoreError> {
     let statement = client
         .prepare_cached("SELECT latest, oldest, numbered FROM number_user_changes($1)")
         .await

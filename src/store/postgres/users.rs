@@ -258,22 +258,9 @@ impl PostgresStore {
                 StoreError::DuplicateAssociate(AssociateId::new(row.get(0)))
             });
         }
-        // Numbered here, in steps, under the numbering's lock held to this commit: the
-        // import pays for numbering its changes, not the first requests of the servers after
-        // it.
-        loop {
-            let numbered: i32 = tx
-                .query_one(
-                    "SELECT numbered FROM number_user_changes($1)",
-                    &[&super::changes::NUMBERING_STEP],
-                )
-                .await
-                .map_err(classify)?
-                .get(0);
-            if numbered < super::changes::NUMBERING_STEP {
-                break;
-            }
-        }
+        // Numbered here, under the numbering's lock held to this commit: the import pays for
+        // numbering its changes, not the first requests of the servers after it.
+        super::changes::number_user_changes(&tx).await?;
         tx.commit().await.map_err(classify)?;
         let added = usize::try_from(added).unwrap_or(usize::MAX);
         Ok(ImportedUsers {
