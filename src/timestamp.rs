@@ -12,21 +12,13 @@ pub struct BadTimestamp(pub String);
 /// Writes Unix milliseconds as RFC 3339 in UTC with milliseconds. Times outside the years
 /// 0000 to 9999 are written as the nearest of those.
 pub fn format(millis: i64) -> String {
-    let mut text = String::with_capacity(24);
-    push(&mut text, millis);
-    text
-}
-
-/// [`format`], appended to `out`.
-pub fn push(out: &mut String, millis: i64) {
-    out.push_str(std::str::from_utf8(&digits(millis)).expect("ASCII digits"));
+    String::from_utf8(digits(millis).to_vec()).expect("ASCII digits")
 }
 
 /// [`format`]'s text, as bytes on the stack. The calendar is `time`'s; the digits are written
-/// here, as `time`'s general formatter, which reads a format description for every call, was a
-/// sixth of the work of a batch read of a thousand presences. (Hinnant's `civil_from_days` by
-/// hand was tried instead of `time`'s calendar, and counted more instructions.) The test below
-/// holds the text to `time`'s own over the whole range.
+/// here rather than by `time`'s general formatter, which reads a format description on every
+/// call: a batch read writes a time for each of its thousand presences (BENCHMARKS.md). The
+/// test below holds the text to `time`'s own over the whole range.
 pub fn digits(millis: i64) -> [u8; 24] {
     let clamped = millis.clamp(MIN_MILLIS, MAX_MILLIS);
     // Seconds and milliseconds apart: from nanoseconds, `time` would divide 128-bit numbers.

@@ -72,9 +72,9 @@ fn message_text<S: Serializer>(message: &Message, serializer: S) -> Result<S::Ok
 
 impl PresenceBody<'_> {
     /// Writes the presence as its derived `Serialize` does, byte for byte (a test holds the
-    /// two together), without serde: a batch writes a thousand of these, and serde_json's
-    /// member names, escaped afresh each time, and its times, formatted into a `String` each,
-    /// were most of a batch read's work.
+    /// two together), without serde: a batch writes a thousand of these, and serde_json
+    /// escapes every member name afresh and formats every time into a `String`
+    /// (BENCHMARKS.md).
     pub fn write(&self, out: &mut Vec<u8>) {
         let mut integers = itoa::Buffer::new();
         out.extend_from_slice(b"{\"associateId\":");
