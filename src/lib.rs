@@ -3,6 +3,8 @@
 
 /// The application state, router and `serve`.
 pub mod app;
+/// A hash map bounded by entries and by bytes, for the caches.
+mod bounded;
 /// The `presence` command line.
 pub mod cli;
 /// The server's clock, injectable for tests.

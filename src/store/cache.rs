@@ -15,13 +15,13 @@
 //! client cares to send, evicts older entries rather than grow the process).
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use std::sync::Arc;
 
 use super::{Credentials, folded};
+use crate::bounded::{Bounded, WORD, Weigh, allocated};
 use crate::domain::{AssociateId, Presence, UserPresenceStatus};
 
 /// Entries of each kind beyond this many evict an arbitrary other one: room for every
@@ -86,13 +86,17 @@ pub(super) struct UserCache<M> {
 pub(super) struct State<M> {
     mark: Option<M>,
     revision: i64,
-    /// `None`: the associate is no Service user.
-    presence: Bounded<AssociateId, Option<Arc<Presence>>>,
-    /// By login in ASCII lower case, as logins match in any case.
+    /// `None`: the associate is no Service user. Hashed by foldhash rather than SipHash: a
+    /// batch read looks up a thousand associates, and SipHash was a tenth of its work
+    /// (BENCHMARKS.md). Its keys are 32-bit integers under a random seed, which a client
+    /// cannot aim at one bucket without first reverse-engineering the seed.
+    presence: Bounded<AssociateId, Option<Arc<Presence>>, foldhash::fast::RandomState>,
+    /// By login in ASCII lower case, as logins match in any case. SipHash: the logins are
+    /// strings of any length a client sends.
     credentials: Bounded<Box<str>, Option<Credentials>>,
     /// The key in `credentials` of each associate cached there as a user: a Set names the
     /// associate, not the login, and changes the status the credentials carry.
-    logins: HashMap<AssociateId, Box<str>>,
+    logins: HashMap<AssociateId, Box<str>, foldhash::fast::RandomState>,
     /// Lookups answered from the entries, and lookups that found nothing, for the metrics.
     /// Counted under the read lock, which every lookup takes anyway.
     hits: AtomicU64,
@@ -107,7 +111,7 @@ impl<M: Copy + PartialEq> UserCache<M> {
                 revision,
                 presence: Bounded::new(MAX_ENTRIES, MAX_PRESENCE_BYTES),
                 credentials: Bounded::new(MAX_ENTRIES, MAX_BYTES),
-                logins: HashMap::new(),
+                logins: HashMap::default(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             }),
@@ -305,20 +309,44 @@ impl<M> State<M> {
     }
 
     /// [`State::presence`] of each associate, in order, and the associates not cached, whose
-    /// presences the backend reads and hands to [`merged`].
+    /// presences the backend reads and hands to [`merged`]. Counted once for the batch: an
+    /// atomic addition for each of a thousand lookups was a tenth of a batch's time.
     pub fn presences(&self, associate_ids: &[AssociateId]) -> (Vec<Cached>, Vec<AssociateId>) {
         let mut missing = Vec::new();
         let cached = associate_ids
             .iter()
             .map(|&associate_id| {
-                let cached = self.presence(associate_id);
+                let cached = self.presence.get(&associate_id).cloned();
                 if cached.is_none() {
                     missing.push(associate_id);
                 }
                 cached
             })
             .collect();
+        let hits = associate_ids.len() - missing.len();
+        self.hits.fetch_add(hits as u64, Ordering::Relaxed);
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         (cached, missing)
+    }
+
+    /// Hands `visit` [`State::presence`] of each associate, in order, by reference, if every
+    /// one of them is cached; gives `visit` back otherwise.
+    pub fn visit_presences<T, F>(&self, associate_ids: &[AssociateId], visit: F) -> Result<T, F>
+    where
+        F: FnOnce(&[Option<&Arc<Presence>>]) -> T,
+    {
+        let found: Option<Vec<Option<&Arc<Presence>>>> = associate_ids
+            .iter()
+            .map(|associate_id| self.presence.get(associate_id).map(Option::as_ref))
+            .collect();
+        match found {
+            Some(found) => {
+                self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+                Ok(visit(&found))
+            }
+            None => Err(visit),
+        }
     }
 
     pub fn credentials(&self, login: &str) -> Option<Option<Credentials>> {
@@ -353,23 +381,6 @@ pub(super) fn merged(
         .collect()
 }
 
-/// What an entry costs in memory: its own size and the text it holds.
-pub(super) trait Weigh {
-    fn weight(&self) -> usize;
-}
-
-impl Weigh for AssociateId {
-    fn weight(&self) -> usize {
-        std::mem::size_of::<Self>()
-    }
-}
-
-impl Weigh for Box<str> {
-    fn weight(&self) -> usize {
-        std::mem::size_of::<Self>() + self.len()
-    }
-}
-
 impl Weigh for Option<Arc<Presence>> {
     /// What the entry takes from the allocator, as measured: its slot in the map, and each of
     /// its allocations (the presence, its login and message, its absences and theirs) as
@@ -398,14 +409,6 @@ impl Weigh for Option<Arc<Presence>> {
     }
 }
 
-const WORD: usize = std::mem::size_of::<usize>();
-
-/// What one heap allocation of `bytes` takes: glibc's malloc adds a word of header and
-/// rounds chunks up to 16 bytes, 32 at the least.
-fn allocated(bytes: usize) -> usize {
-    (bytes + WORD).next_multiple_of(16).max(32)
-}
-
 impl Weigh for Option<Credentials> {
     fn weight(&self) -> usize {
         std::mem::size_of::<Self>()
@@ -413,102 +416,6 @@ impl Weigh for Option<Credentials> {
                 .as_ref()
                 .and_then(|c| c.password_hash.as_deref())
                 .map_or(0, str::len)
-    }
-}
-
-/// A map bounded by entries and by bytes: an insert past either bound evicts arbitrary other
-/// entries, an eighth of the map at once. One at a time, each eviction would scan the table
-/// from its start for a victim, longer and longer as its front emptied, under the lock every
-/// lookup takes; an eighth at once is one pass for as many inserts.
-pub(super) struct Bounded<K, V> {
-    map: HashMap<K, V>,
-    /// The weight of every key and value in `map`.
-    bytes: usize,
-    max_entries: usize,
-    max_bytes: usize,
-}
-
-impl<K: Clone + Eq + Hash + Weigh, V: Weigh> Bounded<K, V> {
-    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
-        Self {
-            map: HashMap::new(),
-            bytes: 0,
-            max_entries,
-            max_bytes,
-        }
-    }
-
-    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
-    where
-        K: std::borrow::Borrow<Q>,
-    {
-        self.map.get(key)
-    }
-
-    /// For changes that keep the entry's weight.
-    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: std::borrow::Borrow<Q>,
-    {
-        self.map.get_mut(key)
-    }
-
-    pub fn contains_key<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
-    where
-        K: std::borrow::Borrow<Q>,
-    {
-        self.map.contains_key(key)
-    }
-
-    /// Inserts, returning the value replaced and the entries evicted to make room.
-    pub fn insert(&mut self, key: K, value: V) -> (Option<V>, Vec<(K, V)>) {
-        let weight = key.weight() + value.weight();
-        let replaced = self.remove(&key);
-        let mut evicted = Vec::new();
-        if self.map.len() >= self.max_entries || self.bytes + weight > self.max_bytes {
-            let keep_entries = (self.max_entries - self.max_entries / 8).saturating_sub(1);
-            let keep_bytes = (self.max_bytes - self.max_bytes / 8).saturating_sub(weight);
-            let (mut entries, mut bytes) = (self.map.len(), self.bytes);
-            evicted = self
-                .map
-                .extract_if(|key, value| {
-                    let over = entries > keep_entries || bytes > keep_bytes;
-                    if over {
-                        entries -= 1;
-                        bytes -= key.weight() + value.weight();
-                    }
-                    over
-                })
-                .collect();
-            self.bytes = bytes;
-        }
-        self.bytes += weight;
-        self.map.insert(key, value);
-        (replaced, evicted)
-    }
-
-    pub fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<V>
-    where
-        K: std::borrow::Borrow<Q>,
-    {
-        let (key, value) = self.map.remove_entry(key)?;
-        self.bytes -= key.weight() + value.weight();
-        Some(value)
-    }
-
-    pub fn clear(&mut self) {
-        self.map.clear();
-        self.bytes = 0;
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    #[cfg(test)]
-    pub fn bytes(&self) -> usize {
-        self.bytes
     }
 }
 
@@ -742,37 +649,6 @@ mod tests {
             status_of_login("erik"),
             Some(Some(UserStatus::StatusNotAvailable))
         );
-    }
-
-    #[test]
-    fn a_bounded_map_keeps_to_its_entries_and_its_bytes() {
-        let mut by_entries = Bounded::<Box<str>, Option<Credentials>>::new(10, usize::MAX);
-        for i in 0..100 {
-            by_entries.insert(format!("login-{i}").into(), None);
-            assert!(by_entries.len() <= 10);
-        }
-        assert!(by_entries.len() >= 8, "an eighth evicted at a time");
-        let mut by_bytes = Bounded::<Box<str>, Option<Credentials>>::new(1000, 4096);
-        let mut evictions = 0;
-        for i in 0..100 {
-            let (_, evicted) = by_bytes.insert(format!("{i}-{}", "x".repeat(200)).into(), None);
-            evictions += evicted.len();
-        }
-        assert_eq!(evictions + by_bytes.len(), 100);
-        assert!(by_bytes.bytes() <= 4096);
-        assert!(
-            by_bytes.len() > 5 && by_bytes.len() < 20,
-            "{}",
-            by_bytes.len()
-        );
-        // Replacing an entry counts it once.
-        let mut one = Bounded::<AssociateId, Option<Arc<Presence>>>::new(10, usize::MAX);
-        one.insert(AssociateId::new(1), None);
-        let weight = one.bytes();
-        one.insert(AssociateId::new(1), None);
-        assert_eq!(one.bytes(), weight);
-        one.remove(&AssociateId::new(1));
-        assert_eq!(one.bytes(), 0);
     }
 
     #[test]

@@ -88,6 +88,25 @@ impl PostgresStore {
         Ok(cache::merged(cached, read))
     }
 
+    pub(in crate::store) async fn with_presences<T>(
+        &self,
+        associate_ids: &[AssociateId],
+        visit: impl FnOnce(&[Option<&Arc<Presence>>]) -> T,
+    ) -> Result<T, StoreError> {
+        let visit = match self
+            .current_users()
+            .await?
+            .visit_presences(associate_ids, visit)
+        {
+            Ok(visited) => return Ok(visited),
+            Err(visit) => visit,
+        };
+        let presences = self.presences(associate_ids).await?;
+        Ok(visit(
+            &presences.iter().map(Option::as_ref).collect::<Vec<_>>(),
+        ))
+    }
+
     /// Reads presences the cache lacks and keeps those whose revision is known.
     async fn read_and_keep(
         &self,
