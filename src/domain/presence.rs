@@ -105,6 +105,19 @@ impl Presence {
         }
     }
 
+    /// The first moment after `now` at which the presence may read otherwise than at `now`:
+    /// when its timed status ends or one of its absences starts or ends. [`Presence::at`] is
+    /// the same at every moment from `now` up to it (`i64::MAX`: for good).
+    pub fn steady_until(&self, now: i64) -> i64 {
+        let absences = self.absences.as_deref().unwrap_or_default();
+        self.until
+            .into_iter()
+            .chain(absences.iter().flat_map(|a| [a.from, a.until]))
+            .filter(|&edge| edge > now)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
     /// The planned absence in force at `now`, if any.
     pub fn absence_at(&self, now: i64) -> Option<&Absence> {
         self.absences.as_deref()?.iter().find(|a| a.covers(now))
@@ -213,5 +226,24 @@ mod tests {
         assert!(a.overlaps(HOUR + 1, HOUR + 2));
         assert!(!a.overlaps(0, HOUR));
         assert!(!a.overlaps(2 * HOUR, 3 * HOUR));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_presence_reads_the_same_until_it_is_no_longer_steady(
+            status in 0_usize..3,
+            until in proptest::option::of(0_i64..40),
+            absences in proptest::collection::vec((0_i64..40, 1_i64..10), 0..4),
+            now in 0_i64..40,
+        ) {
+            let status = [UserStatus::StatusNormal, UserStatus::StatusNotAvailable, UserStatus::StatusReadOnly][status];
+            let absences: Vec<(i64, i64)> = absences.into_iter().map(|(from, length)| (from, from + length)).collect();
+            let presence = presence(stored(status, Some("here")), until, &absences);
+            let steady = presence.steady_until(now);
+            proptest::prop_assert!(steady > now);
+            for later in now..steady.min(50) {
+                proptest::prop_assert_eq!(presence.at(later), presence.at(now), "at {}", later);
+            }
+        }
     }
 }

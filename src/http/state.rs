@@ -1,4 +1,5 @@
-//! What every request can reach: the store, the wire settings, and the authenticator.
+//! What every request can reach: the store, the wire settings, the authenticator, and the
+//! presence API's kept JSON.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use axum::http::HeaderValue;
 
 use crate::config::HttpSettings;
 use crate::http::auth::Authenticator;
+use crate::http::presence::Renderings;
 use crate::store::Store;
 
 /// What every request can reach. Cheap to clone: one reference count.
@@ -18,6 +20,7 @@ struct Inner {
     store: Store,
     settings: HttpSettings,
     auth: Authenticator,
+    renderings: Renderings,
 }
 
 impl AppState {
@@ -27,6 +30,7 @@ impl AppState {
                 store,
                 settings,
                 auth,
+                renderings: Renderings::default(),
             }),
         }
     }
@@ -41,6 +45,11 @@ impl AppState {
 
     pub fn auth(&self) -> &Authenticator {
         &self.inner.auth
+    }
+
+    /// The JSON of presences that read the same at every moment, kept between batch reads.
+    pub fn renderings(&self) -> &Renderings {
+        &self.inner.renderings
     }
 
     /// The `WWW-Authenticate` headers of every 401.

@@ -6,7 +6,11 @@
 
 mod openapi;
 pub mod problem;
+mod query;
+mod rendered;
 mod wire;
+
+pub use self::rendered::Renderings;
 
 use std::sync::Arc;
 
@@ -21,7 +25,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use self::openapi::{NoAbsence, NoUser, NotJson, Overlaps, Refusals, Stale, UsersQuery};
-use self::wire::{AbsenceBody, BatchBody, PageBody, PresenceBody, invalid};
+use self::query::{Filter, Query, batch_ids};
+use self::rendered::Rendering;
+use self::wire::{AbsenceBody, BatchWriter, PageBody, PresenceBody, invalid};
 use crate::domain::{AssociateId, Presence, UserPresenceStatus, UserStatus};
 use crate::http::access::{self, Associate};
 use crate::http::auth::Caller;
@@ -163,86 +169,6 @@ fn associate_in_path(text: &str) -> Result<AssociateId, ApiError> {
         })
 }
 
-/// The query's parameters, each once at most.
-struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    fn of(uri: &Uri) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(ApiError::InvalidRequest(format!(
-                    "The query parameter {name} is given more than once"
-                )));
-            }
-        }
-        Ok(Self { pairs })
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Refuses parameters this address does not know, so that a misspelt filter is not
-    /// silently ignored.
-    fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self
-            .pairs
-            .iter()
-            .find(|(n, _)| !known.contains(&n.as_str()))
-        {
-            Some((name, _)) => Err(ApiError::InvalidRequest(format!(
-                "Unknown query parameter {name}; this address takes {}",
-                known.join(", ")
-            ))),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Which presences a list or batch answers.
-struct Filter {
-    status: Option<UserStatus>,
-    available: Option<bool>,
-}
-
-impl Filter {
-    fn of(query: &Query) -> Result<Self, ApiError> {
-        let status = query
-            .get("status")
-            .map(|s| {
-                s.parse()
-                    .map_err(|e: crate::domain::UnknownStatus| invalid("status", e.to_string()))
-            })
-            .transpose()?;
-        let available = match query.get("available") {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(other) => {
-                return Err(invalid(
-                    "available",
-                    format!("available must be true or false, not '{other}'"),
-                ));
-            }
-        };
-        Ok(Self { status, available })
-    }
-
-    fn passes(&self, body: &PresenceBody<'_>) -> bool {
-        self.status.is_none_or(|s| s.name() == body.status)
-            && self.available.is_none_or(|a| a == body.available)
-    }
-}
-
 /// `GET /presence/v1/users`: with `ids`, those associates; without, every Service user, paged.
 #[utoipa::path(
     get,
@@ -254,7 +180,7 @@ impl Filter {
 async fn users(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let (state, headers, uri) = (&state, &headers, &uri);
     as_caller(state, headers, |_| async move {
-        let query = Query::of(uri)?;
+        let query = Query::of(uri.query())?;
         let filter = Filter::of(&query)?;
         match query.get("ids") {
             Some(ids) => {
@@ -270,80 +196,48 @@ async fn users(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> R
     .await
 }
 
+/// The presences of a batch, in the order asked, copied from the JSON kept for them, or
+/// written, and kept if there is room (`rendered.rs`).
 async fn batch(state: &AppState, ids: &str, filter: &Filter) -> Result<Response, ApiError> {
     let wanted = batch_ids(ids)?;
-    let presences = state.store().presences(&wanted).await?;
     let now = now(state);
-    let mut body = BatchBody {
-        items: Vec::with_capacity(presences.len()),
-        missing: Vec::new(),
-    };
-    for (&id, presence) in wanted.iter().zip(&presences) {
-        match presence {
-            Some(presence) => {
-                let item = PresenceBody::at(id, presence, now);
-                if filter.passes(&item) {
-                    body.items.push(item);
+    let (body, fresh) = state
+        .store()
+        .with_presences(&wanted, |presences| {
+            let mut body = BatchWriter::new(presences.len());
+            let mut missing = Vec::new();
+            let mut fresh = Vec::new();
+            let kept = state.renderings().kept();
+            for (&id, presence) in wanted.iter().zip(presences) {
+                let Some(presence) = presence else {
+                    missing.push(id.get());
+                    continue;
+                };
+                let mut answer = |rendering: &Rendering| {
+                    if filter.admits(rendering.status(), rendering.available()) {
+                        body.json(rendering.json());
+                    }
+                };
+                match kept.get(id, presence, now) {
+                    Some(rendering) => answer(rendering),
+                    None if kept.would_keep(id) => {
+                        let rendering = Rendering::of(id, presence, now);
+                        answer(&rendering);
+                        fresh.push((id, rendering));
+                    }
+                    None => {
+                        let item = PresenceBody::at(id, presence, now);
+                        if filter.passes(&item) {
+                            body.item(&item);
+                        }
+                    }
                 }
             }
-            None => body.missing.push(id.get()),
-        }
-    }
-    Ok(json_bytes(StatusCode::OK, body.to_json()))
-}
-
-/// The associates a batch names, in the order named, each once.
-fn batch_ids(ids: &str) -> Result<Vec<AssociateId>, ApiError> {
-    let count = ids.bytes().filter(|&b| b == b',').count() + 1;
-    if count > MAX_IDS {
-        return Err(invalid(
-            "ids",
-            format!("ids names more than {MAX_IDS} associates; ask in batches"),
-        ));
-    }
-    let mut wanted = Vec::with_capacity(count);
-    // Split as bytes, a comma being ASCII: cheaper than `str::split`'s character search, for
-    // the thousand ids of a batch.
-    for part in ids.as_bytes().split(|&b| b == b',') {
-        match positive_id(part) {
-            Some(id) => wanted.push(AssociateId::new(id)),
-            None => {
-                return Err(invalid(
-                    "ids",
-                    format!(
-                        "'{}' in ids is not an associate id (a positive 32-bit integer)",
-                        String::from_utf8_lossy(part)
-                    ),
-                ));
-            }
-        }
-    }
-    // Asked twice, answered once. Sorted, a copy shows at once whether any id repeats (nearly
-    // never); only then are the repeats taken out, keeping the order asked.
-    let mut sorted: Vec<i32> = wanted.iter().map(|id| id.get()).collect();
-    sorted.sort_unstable();
-    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
-        let mut asked = std::collections::HashSet::with_capacity(count);
-        wanted.retain(|id| asked.insert(*id));
-    }
-    Ok(wanted)
-}
-
-/// A positive 32-bit integer in decimal, blanks around it allowed. The common case, digits
-/// alone, is read by hand, cheaper than `str::parse` for the thousand ids of a batch.
-fn positive_id(part: &[u8]) -> Option<i32> {
-    if !part.is_empty() && part.len() <= 10 && part.iter().all(u8::is_ascii_digit) {
-        let value = part
-            .iter()
-            .fold(0_u64, |value, digit| value * 10 + u64::from(digit - b'0'));
-        return i32::try_from(value).ok().filter(|id| *id > 0);
-    }
-    std::str::from_utf8(part)
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|id| *id > 0)
+            (body.finish(&missing), fresh)
+        })
+        .await?;
+    state.renderings().keep(fresh);
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 /// The cursor after an associate: opaque to clients, so that its form may change.
@@ -361,7 +255,7 @@ fn after_cursor(text: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| invalid("after", "after is not a cursor this server gave".into()))
 }
 
-fn limit(query: &Query) -> Result<usize, ApiError> {
+fn limit(query: &Query<'_>) -> Result<usize, ApiError> {
     match query.get("limit") {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => text
@@ -379,7 +273,7 @@ fn limit(query: &Query) -> Result<usize, ApiError> {
 
 /// One page of every Service user in associate order, after the cursor. Walking the pages by
 /// associate sees every user that exists throughout exactly once, whatever changes meanwhile.
-async fn page(state: &AppState, query: &Query, filter: &Filter) -> Result<Response, ApiError> {
+async fn page(state: &AppState, query: &Query<'_>, filter: &Filter) -> Result<Response, ApiError> {
     let limit = limit(query)?;
     let mut after = query
         .get("after")
