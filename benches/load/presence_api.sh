@@ -3,13 +3,16 @@
 #
 #   benches/load/presence_api.sh                          # 5 rounds of 5 s
 #   benches/load/presence_api.sh --baseline OLD_BINARY    # also today's Get, of an older build
+#   benches/load/presence_api.sh --before OLD_BINARY      # also batches of an older build
 #   benches/load/presence_api.sh --memory                 # memory for 1 000 000 users instead
 #
 # Builds in release mode (unless --no-build), makes fresh SQLite databases of 10 000
 # associates, and starts, all pinned to one core: the floor (examples/floor.rs), presence on a
 # plain database, presence on a database where a tenth of the users have a timed status and a
 # tenth a planned absence (half of them in force), and, with --baseline, the older binary on a
-# plain database of its own. wrk runs on the other core. Each round runs, alternating the
+# plain database of its own, and with --before, an older build that has the presence API on a
+# database like the timed one, whose batches run beside this build's in each round. wrk runs
+# on the other core. Each round runs, alternating the
 # order: batch reads of 1000 random ids against the floor and against presence (timers and
 # absences present), and SuperOffice's Get against each presence. It prints medians; each
 # ratio is the median of the rounds' own ratios, so that the machine's drift cancels out.
@@ -30,6 +33,7 @@ server_cpu=0
 client_cpu=1
 port=18280
 baseline=""
+before=""
 build=1
 memory=0
 while [[ $# -gt 0 ]]; do
@@ -37,10 +41,11 @@ while [[ $# -gt 0 ]]; do
         --rounds) rounds="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --baseline) baseline="$(realpath "$2")"; shift 2 ;;
+        --before) before="$(realpath "$2")"; shift 2 ;;
         --no-build) build=0; shift ;;
         --memory) memory=1; shift ;;
         --port) port="$2"; shift 2 ;;
-        -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -172,24 +177,33 @@ if [[ -n "$baseline" ]]; then
     start baseline $((port + 3)) "$baseline" --database "sqlite://$work/baseline.db" serve --listen "127.0.0.1:$((port + 3))"
     names+=(baseline)
 fi
+if [[ -n "$before" ]]; then
+    make_database "$before" "$work/before.db" "$associates" 1
+    start before $((port + 4)) "$before" --database "sqlite://$work/before.db" serve --listen "127.0.0.1:$((port + 4))"
+    before_pid=${pids[-1]}
+fi
 
-# drive SECONDS PORT SCRIPT ARGS...: one wrk run; prints requests/s and CPU µs per request of
-# the server on PORT (whose pid is given as PID).
+# drive SECONDS PORT PID SCRIPT ARGS...: one wrk run; prints requests/s and the CPU µs per
+# request of the server on PORT (whose pid is PID), as "user+system".
 drive() {
     local seconds="$1" at="$2" pid="$3" script="$4"
     shift 4
     local before after requests
-    before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    before=$(awk '{ print $14, $15 }' "/proc/$pid/stat")
     taskset -c "$client_cpu" wrk -t1 -c"$connections" -d"${seconds}s" \
         -H "Authorization: $authorization" -s "$script" "http://127.0.0.1:$at/" -- "$@" >"$work/wrk.out"
-    after=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    after=$(awk '{ print $14, $15 }' "/proc/$pid/stat")
     if grep -q "Non-2xx" "$work/wrk.out"; then
         echo "non-2xx answers from port $at:" >&2
         cat "$work/wrk.out" >&2
         exit 1
     fi
     requests=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
-    echo "$(awk '/Requests\/sec/ { print $2 }' "$work/wrk.out") $(((after - before) * 1000000 / ticks / requests))"
+    awk -v before="$before" -v after="$after" -v requests="$requests" -v ticks="$ticks" '
+        /Requests\/sec/ {
+            split(before, b, " "); split(after, a, " ")
+            printf "%s %d+%d\n", $2, (a[1] - b[1]) * 1e6 / ticks / requests, (a[2] - b[2]) * 1e6 / ticks / requests
+        }' "$work/wrk.out"
 }
 
 batch() { drive "$1" "$2" "$3" "$here/presence_api.lua" batch "$associates" 1000; }
@@ -199,13 +213,20 @@ echo "warming up" >&2
 batch 2 "$port" "${pids[0]}" >/dev/null
 for i in 1 2; do batch 2 $((port + i)) "${pids[$i]}" >/dev/null; get 2 $((port + i)) "${pids[$i]}" >/dev/null; done
 [[ -n "$baseline" ]] && get 2 $((port + 3)) "${pids[3]}" >/dev/null
+[[ -n "$before" ]] && batch 2 $((port + 4)) "$before_pid" >/dev/null
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-declare -a batch_floor batch_timed batch_ratio get_plain get_timed get_base timed_to_plain timed_to_base
+declare -a batch_floor batch_timed batch_ratio batch_before to_before get_plain get_timed get_base timed_to_plain timed_to_base
 for round in $(seq "$rounds"); do
     read -r bf _ < <(batch "$duration" "$port" "${pids[0]}")
+    if [[ -n "$before" ]] && ((round % 2 == 0)); then
+        read -r bb bb_cost < <(batch "$duration" $((port + 4)) "$before_pid")
+    fi
     read -r bt bt_cost < <(batch "$duration" $((port + 2)) "${pids[2]}")
+    if [[ -n "$before" ]] && ((round % 2 == 1)); then
+        read -r bb bb_cost < <(batch "$duration" $((port + 4)) "$before_pid")
+    fi
     if ((round % 2 == 0)); then
         read -r gt gt_cost < <(get "$duration" $((port + 2)) "${pids[2]}")
         read -r gp _ < <(get "$duration" $((port + 1)) "${pids[1]}")
@@ -215,11 +236,15 @@ for round in $(seq "$rounds"); do
     fi
     batch_floor+=("$bf"); batch_timed+=("$bt"); batch_ratio+=("$(ratio "$bt" "$bf")")
     get_plain+=("$gp"); get_timed+=("$gt"); timed_to_plain+=("$(ratio "$gt" "$gp")")
-    line="round $round: batch floor $bf req/s, presence $bt req/s ($bt_cost µs CPU each); Get plain $gp, with timers $gt ($gt_cost µs CPU each)"
+    line="round $round: batch floor $bf req/s, presence $bt req/s ($bt_cost µs CPU each, user+system); Get plain $gp, with timers $gt ($gt_cost µs CPU each, user+system)"
     if [[ -n "$baseline" ]]; then
         read -r gb _ < <(get "$duration" $((port + 3)) "${pids[3]}")
         get_base+=("$gb"); timed_to_base+=("$(ratio "$gt" "$gb")")
         line+=", baseline $gb"
+    fi
+    if [[ -n "$before" ]]; then
+        batch_before+=("$bb"); to_before+=("$(ratio "$bt" "$bb")")
+        line+="; batch of the older build $bb req/s ($bb_cost µs CPU each)"
     fi
     echo "$line"
 done
@@ -228,4 +253,7 @@ echo "  batch: presence $(median "${batch_timed[@]}") req/s ($(awk -v r="$(media
 echo "  Get: plain $(median "${get_plain[@]}") req/s, with timers and absences $(median "${get_timed[@]}") req/s, ratio $(median "${timed_to_plain[@]}")"
 if [[ -n "$baseline" ]]; then
     echo "  Get with timers and absences / baseline binary on a plain database: $(median "${timed_to_base[@]}") (baseline $(median "${get_base[@]}") req/s)"
+fi
+if [[ -n "$before" ]]; then
+    echo "  batch of the older build: $(median "${batch_before[@]}") req/s; this build / older, round by round: $(median "${to_before[@]}")"
 fi
