@@ -3,16 +3,17 @@
 #
 #   benches/load/presence_api.sh                          # 5 rounds of 5 s
 #   benches/load/presence_api.sh --baseline OLD_BINARY    # also today's Get, of an older build
-#   benches/load/presence_api.sh --before OLD_BINARY      # also batches of an older build
+#   benches/load/presence_api.sh --before OLD_BINARY      # also an older build's batches and Gets
+#   benches/load/presence_api.sh --associates 300000      # more associates than the caches hold
 #   benches/load/presence_api.sh --memory                 # memory for 1 000 000 users instead
 #
-# Builds in release mode (unless --no-build), makes fresh SQLite databases of 10 000
-# associates, and starts, all pinned to one core: the floor (examples/floor.rs), presence on a
-# plain database, presence on a database where a tenth of the users have a timed status and a
-# tenth a planned absence (half of them in force), and, with --baseline, the older binary on a
-# plain database of its own, and with --before, an older build that has the presence API on a
-# database like the timed one, whose batches run beside this build's in each round. wrk runs
-# on the other core. Each round runs, alternating the
+# Builds in release mode (unless --no-build), makes fresh SQLite databases of 10 000 associates
+# (or --associates), and starts, all pinned to one core: the floor (examples/floor.rs),
+# presence on a plain database, presence on a database where a tenth of the users have a timed
+# status and a tenth a planned absence (half of them in force), with --baseline the older
+# binary on a plain database of its own, and with --before an older build that has the
+# presence API on a database like the timed one, which gets the same batches and Gets as the
+# timed server in each round. wrk runs on the other core. Each round runs, alternating the
 # order: batch reads of 1000 random ids against the floor and against presence (timers and
 # absences present), and SuperOffice's Get against each presence. It prints medians; each
 # ratio is the median of the rounds' own ratios, so that the machine's drift cancels out.
@@ -33,19 +34,20 @@ server_cpu=0
 client_cpu=1
 port=18280
 baseline=""
-before=""
+older=""
 build=1
 memory=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
+        --associates) associates="$2"; shift 2 ;;
         --baseline) baseline="$(realpath "$2")"; shift 2 ;;
-        --before) before="$(realpath "$2")"; shift 2 ;;
+        --before) older="$(realpath "$2")"; shift 2 ;;
         --no-build) build=0; shift ;;
         --memory) memory=1; shift ;;
         --port) port="$2"; shift 2 ;;
-        -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -177,10 +179,10 @@ if [[ -n "$baseline" ]]; then
     start baseline $((port + 3)) "$baseline" --database "sqlite://$work/baseline.db" serve --listen "127.0.0.1:$((port + 3))"
     names+=(baseline)
 fi
-if [[ -n "$before" ]]; then
-    make_database "$before" "$work/before.db" "$associates" 1
-    start before $((port + 4)) "$before" --database "sqlite://$work/before.db" serve --listen "127.0.0.1:$((port + 4))"
-    before_pid=${pids[-1]}
+if [[ -n "$older" ]]; then
+    make_database "$older" "$work/older.db" "$associates" 1
+    start older $((port + 4)) "$older" --database "sqlite://$work/older.db" serve --listen "127.0.0.1:$((port + 4))"
+    older_pid=${pids[-1]}
 fi
 
 # drive SECONDS PORT PID SCRIPT ARGS...: one wrk run; prints requests/s and the CPU µs per
@@ -213,19 +215,23 @@ echo "warming up" >&2
 batch 2 "$port" "${pids[0]}" >/dev/null
 for i in 1 2; do batch 2 $((port + i)) "${pids[$i]}" >/dev/null; get 2 $((port + i)) "${pids[$i]}" >/dev/null; done
 [[ -n "$baseline" ]] && get 2 $((port + 3)) "${pids[3]}" >/dev/null
-[[ -n "$before" ]] && batch 2 $((port + 4)) "$before_pid" >/dev/null
+if [[ -n "$older" ]]; then batch 2 $((port + 4)) "$older_pid" >/dev/null; get 2 $((port + 4)) "$older_pid" >/dev/null; fi
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-declare -a batch_floor batch_timed batch_ratio batch_before to_before get_plain get_timed get_base timed_to_plain timed_to_base
+declare -a batch_floor batch_timed batch_ratio batch_older to_older get_older get_to_older get_plain get_timed get_base timed_to_plain timed_to_base
 for round in $(seq "$rounds"); do
     read -r bf _ < <(batch "$duration" "$port" "${pids[0]}")
-    if [[ -n "$before" ]] && ((round % 2 == 0)); then
-        read -r bb bb_cost < <(batch "$duration" $((port + 4)) "$before_pid")
+    # The older build gets what the timed server gets, batches and Gets, so that their caches
+    # see the same traffic.
+    if [[ -n "$older" ]] && ((round % 2 == 0)); then
+        read -r bo bo_cost < <(batch "$duration" $((port + 4)) "$older_pid")
+        read -r go _ < <(get "$duration" $((port + 4)) "$older_pid")
     fi
     read -r bt bt_cost < <(batch "$duration" $((port + 2)) "${pids[2]}")
-    if [[ -n "$before" ]] && ((round % 2 == 1)); then
-        read -r bb bb_cost < <(batch "$duration" $((port + 4)) "$before_pid")
+    if [[ -n "$older" ]] && ((round % 2 == 1)); then
+        read -r bo bo_cost < <(batch "$duration" $((port + 4)) "$older_pid")
+        read -r go _ < <(get "$duration" $((port + 4)) "$older_pid")
     fi
     if ((round % 2 == 0)); then
         read -r gt gt_cost < <(get "$duration" $((port + 2)) "${pids[2]}")
@@ -242,9 +248,10 @@ for round in $(seq "$rounds"); do
         get_base+=("$gb"); timed_to_base+=("$(ratio "$gt" "$gb")")
         line+=", baseline $gb"
     fi
-    if [[ -n "$before" ]]; then
-        batch_before+=("$bb"); to_before+=("$(ratio "$bt" "$bb")")
-        line+="; batch of the older build $bb req/s ($bb_cost µs CPU each)"
+    if [[ -n "$older" ]]; then
+        batch_older+=("$bo"); to_older+=("$(ratio "$bt" "$bo")")
+        get_older+=("$go"); get_to_older+=("$(ratio "$gt" "$go")")
+        line+="; the older build: batch $bo req/s ($bo_cost µs CPU each), Get $go"
     fi
     echo "$line"
 done
@@ -254,6 +261,7 @@ echo "  Get: plain $(median "${get_plain[@]}") req/s, with timers and absences $
 if [[ -n "$baseline" ]]; then
     echo "  Get with timers and absences / baseline binary on a plain database: $(median "${timed_to_base[@]}") (baseline $(median "${get_base[@]}") req/s)"
 fi
-if [[ -n "$before" ]]; then
-    echo "  batch of the older build: $(median "${batch_before[@]}") req/s; this build / older, round by round: $(median "${to_before[@]}")"
+if [[ -n "$older" ]]; then
+    echo "  the older build on a database like the timed one: batch $(median "${batch_older[@]}") req/s, Get $(median "${get_older[@]}") req/s"
+    echo "  this build / older, round by round: batch $(median "${to_older[@]}"), Get with timers and absences $(median "${get_to_older[@]}")"
 fi
