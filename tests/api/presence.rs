@@ -37,6 +37,22 @@ async fn get_json(app: &TestApp, path: &str) -> (u16, Value) {
     (response.status, json_of(&response))
 }
 
+/// The user's presence read alone and in a batch, which must agree: a batch answers from the
+/// JSON it kept from an earlier batch, while that JSON holds.
+async fn presence_of(app: &TestApp, id: i32) -> Value {
+    let (status, alone) = get_json(app, &format!("/presence/v1/users/{id}")).await;
+    assert_eq!(status, 200);
+    for _ in 0..2 {
+        let (status, batch) = get_json(app, &format!("/presence/v1/users?ids={id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            batch["items"][0], alone,
+            "a batch answers as a read of the user"
+        );
+    }
+    alone
+}
+
 fn json_of(response: &Response) -> Value {
     serde_json::from_slice(&response.body).unwrap_or(Value::Null)
 }
@@ -73,6 +89,7 @@ async fn plan(app: &TestApp, who: (&str, &str), id: i32, body: Value) -> Respons
 
 async fn a_timed_status_ends_at_its_until_on_both_apis() {
     let app = spawn_app().await;
+    presence_of(&app, USER_ID).await;
     let until = at(&app, HOUR);
     let response = put_status(
         &app,
@@ -92,15 +109,14 @@ async fn a_timed_status_ends_at_its_until_on_both_apis() {
     );
 
     app.clock.advance(HOUR - Duration::from_millis(1));
-    let (_, before) = get_json(&app, "/presence/v1/users/2").await;
+    let before = presence_of(&app, USER_ID).await;
     assert_eq!(
         before["status"], "StatusNotAvailable",
         "a millisecond before"
     );
 
     app.clock.advance(Duration::from_millis(1));
-    let (status, after) = get_json(&app, "/presence/v1/users/2").await;
-    assert_eq!(status, 200);
+    let after = presence_of(&app, USER_ID).await;
     assert_eq!(after["status"], "StatusNormal");
     assert_eq!(after["message"], Value::Null);
     assert_eq!(after["until"], Value::Null);
@@ -133,12 +149,14 @@ async fn an_absence_rules_from_its_start_to_its_end_on_both_apis() {
         format!("/presence/v1/users/2/absences/{}", absence["id"])
     );
 
-    let (_, now) = get_json(&app, "/presence/v1/users/2").await;
+    let now = presence_of(&app, USER_ID).await;
     assert_eq!(now["status"], "StatusNormal");
     assert_eq!(now["absence"], Value::Null);
 
-    app.clock.advance(HOUR);
-    let (_, during) = get_json(&app, "/presence/v1/users/2").await;
+    app.clock.advance(HOUR - Duration::from_millis(1));
+    assert_eq!(presence_of(&app, USER_ID).await, now);
+    app.clock.advance(Duration::from_millis(1));
+    let during = presence_of(&app, USER_ID).await;
     assert_eq!(during["status"], "StatusNotAvailable");
     assert_eq!(during["message"], "Holiday");
     assert_eq!(during["absence"], absence);
@@ -154,7 +172,7 @@ async fn an_absence_rules_from_its_start_to_its_end_on_both_apis() {
         "StatusNotAvailable"
     );
     app.clock.advance(Duration::from_millis(1));
-    let (_, after) = get_json(&app, "/presence/v1/users/2").await;
+    let after = presence_of(&app, USER_ID).await;
     assert_eq!(after["status"], "StatusNormal");
     assert_eq!(after["absence"], Value::Null);
     assert_eq!(
@@ -187,18 +205,21 @@ async fn a_superoffice_set_ends_a_timed_status_but_not_an_absence() {
     )
     .await;
     assert_eq!(planned.status, 201);
+    assert_eq!(presence_of(&app, USER_ID).await["message"], "Lunch");
     let set = app
         .send(Request::post(SET).basic(USER).json(&format!(
             r#"{{"AssociateId":{USER_ID},"UserPresenceStatus":{{"Status":"StatusNotAvailable","Message":"Meeting"}}}}"#
         )))
         .await;
     assert_eq!(set.status, 200);
-    let (_, now) = get_json(&app, "/presence/v1/users/2").await;
+    let now = presence_of(&app, USER_ID).await;
     assert_eq!(now["until"], Value::Null, "the Set ended the timed status");
+    assert_eq!(now["message"], "Meeting");
     app.clock.advance(HOUR);
     assert_eq!(superoffice_get(&app, USER_ID).await["Message"], "Meeting");
     app.clock.advance(HOUR);
     assert_eq!(superoffice_get(&app, USER_ID).await["Message"], "Dentist");
+    assert_eq!(presence_of(&app, USER_ID).await["message"], "Dentist");
     app.clock.advance(HOUR);
     assert_eq!(superoffice_get(&app, USER_ID).await["Message"], "Meeting");
 }
@@ -620,9 +641,14 @@ async fn an_absence_planned_on_one_node_governs_the_other_at_once() {
         ..TestSettings::default()
     })
     .await;
-    // The second node has the user cached before the absence is planned on the first.
+    // The second node has the user cached, and its batch JSON kept, before the absence is
+    // planned on the first.
     assert_eq!(
         superoffice_get(&second, USER_ID).await["Status"],
+        "StatusNormal"
+    );
+    assert_eq!(
+        presence_of(&second, USER_ID).await["status"],
         "StatusNormal"
     );
     let planned = plan(
@@ -637,7 +663,7 @@ async fn an_absence_planned_on_one_node_governs_the_other_at_once() {
         superoffice_get(&second, USER_ID).await,
         json!({"Status": "StatusNotAvailable", "Message": "Out"})
     );
-    let (_, on_second) = get_json(&second, "/presence/v1/users/2").await;
+    let on_second = presence_of(&second, USER_ID).await;
     assert_eq!(on_second["absence"], json_of(&planned));
 
     // A timed status set on the second ends on the first at its time.
@@ -654,9 +680,18 @@ async fn an_absence_planned_on_one_node_governs_the_other_at_once() {
         superoffice_get(&first, USER_ID).await["Status"],
         "StatusNotAvailable"
     );
+    assert_eq!(
+        presence_of(&first, USER_ID).await["status"],
+        "StatusNotAvailable"
+    );
     first.clock.advance(HOUR);
     assert_eq!(
         superoffice_get(&first, USER_ID).await["Status"],
+        "StatusNormal"
+    );
+    assert_eq!(presence_of(&first, USER_ID).await["status"], "StatusNormal");
+    assert_eq!(
+        presence_of(&second, USER_ID).await["status"],
         "StatusNormal"
     );
 }
