@@ -418,12 +418,22 @@ impl Store {
     /// its read lock rather than copied out: a batch read then costs no two atomic reference
     /// counts per presence, which were a sixth of its time (BENCHMARKS.md). `visit` runs
     /// under that lock, so it does no I/O.
-    pub async fn with_presences<T>(
+    pub async fn with_presences<T, F>(
         &self,
         associate_ids: &[AssociateId],
-        visit: impl FnOnce(&[Option<&Arc<Presence>>]) -> T,
-    ) -> Result<T, StoreError> {
-        on_backend!(self, with_presences(associate_ids, visit))
+        visit: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(&[Option<&Arc<Presence>>]) -> T,
+    {
+        let visit = match on_backend!(self, visit_cached_presences(associate_ids, visit))? {
+            Ok(visited) => return Ok(visited),
+            Err(visit) => visit,
+        };
+        let presences = self.presences(associate_ids).await?;
+        Ok(visit(
+            &presences.iter().map(Option::as_ref).collect::<Vec<_>>(),
+        ))
     }
 
     /// The presence as the database holds it now, not from memory: what a write just stored.

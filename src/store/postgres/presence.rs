@@ -88,23 +88,19 @@ impl PostgresStore {
         Ok(cache::merged(cached, read))
     }
 
-    pub(in crate::store) async fn with_presences<T>(
+    /// The cached presences, lent to `visit` if all are cached; `visit` back otherwise.
+    pub(in crate::store) async fn visit_cached_presences<T, F>(
         &self,
         associate_ids: &[AssociateId],
-        visit: impl FnOnce(&[Option<&Arc<Presence>>]) -> T,
-    ) -> Result<T, StoreError> {
-        let visit = match self
+        visit: F,
+    ) -> Result<Result<T, F>, StoreError>
+    where
+        F: FnOnce(&[Option<&Arc<Presence>>]) -> T,
+    {
+        Ok(self
             .current_users()
             .await?
-            .visit_presences(associate_ids, visit)
-        {
-            Ok(visited) => return Ok(visited),
-            Err(visit) => visit,
-        };
-        let presences = self.presences(associate_ids).await?;
-        Ok(visit(
-            &presences.iter().map(Option::as_ref).collect::<Vec<_>>(),
-        ))
+            .visit_presences(associate_ids, visit))
     }
 
     /// Reads presences the cache lacks and keeps those whose revision is known.
