@@ -46,29 +46,7 @@ make_batch_database() {
     "$binary" --database "sqlite://$work/db" migrate >/dev/null
     printf 'bench-password\n' | "$binary" --database "sqlite://$work/db" \
         user add bench --associate-id 1 --admin --password-stdin >/dev/null
-    python3 - "$work/db" <<'EOF'
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-now, day = int(time.time() * 1000), 86_400_000
-db.execute("BEGIN")
-db.execute(
-    """WITH RECURSIVE n(id) AS (SELECT 2 UNION ALL SELECT id + 1 FROM n WHERE id < 10000)
-       INSERT INTO service_user (associate_id, login, password_hash, is_admin, status, message, updated_at)
-       SELECT id, 'u' || id, NULL, 0, 1, NULL, 0 FROM n""")
-db.execute(
-    "UPDATE service_user SET status = 2, message = 'Back tomorrow', until = ? "
-    "WHERE associate_id % 10 = 3", (now + day,))
-db.execute(
-    """INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at)
-       SELECT associate_id,
-              CASE WHEN associate_id % 20 = 7 THEN ? ELSE ? END,
-              CASE WHEN associate_id % 20 = 7 THEN ? ELSE ? END,
-              'Holiday', ?
-       FROM service_user WHERE associate_id % 10 = 7""",
-    (now - day, now + 7 * day, now + day, now + 8 * day, now))
-db.execute("COMMIT")
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-EOF
+    python3 "$(dirname "${BASH_SOURCE[0]}")/fill_database.py" "$work/db" 10000 1
 }
 
 # Total instructions of one server run that answers $1 requests.
