@@ -87,9 +87,10 @@ pub(super) struct State<M> {
     mark: Option<M>,
     revision: i64,
     /// `None`: the associate is no Service user. Hashed by foldhash rather than SipHash: a
-    /// batch read looks up a thousand associates, and SipHash was a tenth of its work
-    /// (BENCHMARKS.md). Its keys are 32-bit integers under a random seed, which a client
-    /// cannot aim at one bucket without first reverse-engineering the seed.
+    /// batch read looks up a thousand associates, and SipHash was 7 % of its instructions
+    /// (BENCHMARKS.md). foldhash is seeded at random and, by its authors' account, minimally
+    /// resistant to collisions chosen by a client; the keys here are 32-bit associate ids,
+    /// which a client can choose but not aim without learning the seed first.
     presence: Bounded<AssociateId, Option<Arc<Presence>>, foldhash::fast::RandomState>,
     /// By login in ASCII lower case, as logins match in any case. SipHash: the logins are
     /// strings of any length a client sends.

@@ -416,8 +416,10 @@ impl Store {
     /// Hands `visit` the presences of [`Store::presences`], by reference. While every one of
     /// them is in memory, as in a help desk's steady state, they are lent from the cache under
     /// its read lock rather than copied out: a batch read then costs no two atomic reference
-    /// counts per presence, which were a sixth of its time (BENCHMARKS.md). `visit` runs
-    /// under that lock, so it does no I/O.
+    /// counts per presence, which were a sixth of its time (BENCHMARKS.md). `visit` then runs
+    /// under that lock: it must not reach the store, and should be brief, as a change to the
+    /// cache waiting for the lock holds up the lookups that come after it (for a batch of
+    /// 1000 presences whose JSON is kept, about 100 µs). Otherwise `visit` gets copies.
     pub async fn with_presences<T, F>(
         &self,
         associate_ids: &[AssociateId],

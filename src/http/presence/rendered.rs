@@ -18,16 +18,17 @@
 //! that the allocation, and with it the address compared, cannot pass to another presence
 //! while the JSON is kept.
 
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, TryLockError, Weak};
 
 use super::wire::PresenceBody;
 use crate::bounded::{Bounded, WORD, Weigh, allocated};
 use crate::domain::{AssociateId, Presence};
 
-/// Kept JSONs at most: as many as the store's cache keeps presences.
+/// Kept JSONs at most: as many as the store's cache keeps presences. The bytes below bound them
+/// first.
 const MAX_ENTRIES: usize = 1 << 18;
 
-/// Bytes of kept JSON at most, counted as allocated: about 70 000 presences.
+/// Bytes of kept JSON at most, counted as allocated: about 37 000 presences without a message.
 const MAX_BYTES: usize = 16 << 20;
 
 /// What a kept JSON of a presence with a short message weighs, about, and more.
@@ -104,16 +105,26 @@ impl Renderings {
     }
 
     /// Keeps JSONs written for a batch, for the batches after it: each in place of its
-    /// associate's, or where there is room.
+    /// associate's, where there is room, and never by evicting others. Not those whose presence
+    /// is no longer in the store's cache (read past its bounds, or not kept there), which could
+    /// never be matched again. Skipped when batches hold the lock: keeping can wait for the
+    /// next batch, a batch should not wait for keeping.
     pub fn keep(&self, fresh: Vec<(AssociateId, Rendering)>) {
         if fresh.is_empty() {
             return;
         }
-        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = match self.kept.try_write() {
+            Ok(kept) => kept,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         for (associate_id, rendering) in fresh {
-            if kept.contains_key(&associate_id)
-                || kept.has_room(associate_id.weight() + rendering.weight())
-            {
+            if rendering.of.strong_count() == 0 {
+                continue;
+            }
+            // The JSON it replaces is of another version or span, never to be answered again.
+            kept.remove(&associate_id);
+            if kept.has_room(associate_id.weight() + rendering.weight()) {
                 kept.insert(associate_id, rendering);
             }
         }
@@ -274,9 +285,31 @@ mod tests {
         assert!(kept.get(*last, last_presence, NOW).is_none());
         assert!(kept.would_keep(*first) && !kept.would_keep(*last));
         drop(kept);
-        // A new version of a kept presence takes its place.
+        // A new version of a kept presence takes its place, if it fits, evicting no other.
+        let entries = renderings.kept().0.len();
         let changed = presence("user-1", UserStatus::StatusNotAvailable, 2);
         renderings.keep(vec![(*first, Rendering::of(*first, &changed, NOW))]);
         assert!(renderings.kept().get(*first, &changed, NOW).is_some());
+        let (second, _) = &presences[1];
+        let mut longer = (*presence("user-2", UserStatus::StatusNotAvailable, 2)).clone();
+        longer.stored.message = Message::new(Some("x".repeat(255))).unwrap();
+        let longer = Arc::new(longer);
+        renderings.keep(vec![(*second, Rendering::of(*second, &longer, NOW))]);
+        assert!(
+            renderings.kept().0.len() >= entries - 1,
+            "nothing else evicted"
+        );
+        assert!(renderings.kept().0.bytes() <= MAX_BYTES);
+    }
+
+    #[test]
+    fn the_json_of_a_presence_no_one_holds_is_not_kept() {
+        let renderings = Renderings::default();
+        let id = AssociateId::new(9);
+        let gone = presence("gone", UserStatus::StatusNormal, 1);
+        let rendering = Rendering::of(id, &gone, NOW);
+        drop(gone);
+        renderings.keep(vec![(id, rendering)]);
+        assert_eq!(renderings.kept().0.len(), 0);
     }
 }
