@@ -73,89 +73,63 @@ fn message_text<S: Serializer>(message: &Message, serializer: S) -> Result<S::Ok
 impl PresenceBody<'_> {
     /// Writes the presence as its derived `Serialize` does, byte for byte (a test holds the
     /// two together), without serde: a batch writes a thousand of these, and serde_json
-    /// escapes every member name afresh and formats every time into a `String`. The member
-    /// names and the punctuation between them are written in as few pieces as the values
-    /// allow, a presence with neither timer nor absence in three (BENCHMARKS.md).
+    /// escapes every member name afresh and formats every time into a `String`
+    /// (BENCHMARKS.md). Batches keep what it writes (`rendered.rs`).
     pub fn write(&self, out: &mut Vec<u8>) {
         let mut integers = itoa::Buffer::new();
         out.extend_from_slice(b"{\"associateId\":");
         out.extend_from_slice(integers.format(self.associate_id).as_bytes());
-        out.extend_from_slice(b",\"login\":\"");
-        write_contents(out, self.login);
-        out.extend_from_slice(b"\",\"status\":\"");
+        out.extend_from_slice(b",\"login\":");
+        write_string(out, Some(self.login));
+        out.extend_from_slice(b",\"status\":\"");
         out.extend_from_slice(self.status.as_bytes());
-        match self.message.as_deref() {
-            None => out.extend_from_slice(b"\",\"message\":null"),
-            Some(text) => {
-                out.extend_from_slice(b"\",\"message\":\"");
-                write_contents(out, text);
-                out.push(b'"');
-            }
-        }
-        match (self.until, &self.absence, self.available) {
-            (None, None, true) => out.extend_from_slice(
-                b",\"until\":null,\"absence\":null,\"available\":true,\"revision\":",
-            ),
-            (None, None, false) => out.extend_from_slice(
-                b",\"until\":null,\"absence\":null,\"available\":false,\"revision\":",
-            ),
-            (until, absence, available) => {
+        out.extend_from_slice(b"\",\"message\":");
+        write_string(out, self.message.as_deref());
+        out.extend_from_slice(b",\"until\":");
+        write_time(out, self.until);
+        out.extend_from_slice(b",\"absence\":");
+        match &self.absence {
+            None => out.extend_from_slice(b"null"),
+            Some(absence) => {
+                out.extend_from_slice(b"{\"id\":");
+                out.extend_from_slice(integers.format(absence.id).as_bytes());
+                out.extend_from_slice(b",\"from\":");
+                write_time(out, Some(absence.from));
                 out.extend_from_slice(b",\"until\":");
-                write_time(out, until);
-                out.extend_from_slice(b",\"absence\":");
-                match absence {
-                    None => out.extend_from_slice(b"null"),
-                    Some(absence) => {
-                        out.extend_from_slice(b"{\"id\":");
-                        out.extend_from_slice(integers.format(absence.id).as_bytes());
-                        out.extend_from_slice(b",\"from\":");
-                        write_time(out, Some(absence.from));
-                        out.extend_from_slice(b",\"until\":");
-                        write_time(out, Some(absence.until));
-                        out.extend_from_slice(b",\"message\":");
-                        write_string(out, absence.message);
-                        out.push(b'}');
-                    }
-                }
-                out.extend_from_slice(if available {
-                    b",\"available\":true,\"revision\":"
-                } else {
-                    b",\"available\":false,\"revision\":"
-                });
+                write_time(out, Some(absence.until));
+                out.extend_from_slice(b",\"message\":");
+                write_string(out, absence.message);
+                out.push(b'}');
             }
         }
+        out.extend_from_slice(if self.available {
+            b",\"available\":true,\"revision\":"
+        } else {
+            b",\"available\":false,\"revision\":"
+        });
         out.extend_from_slice(integers.format(self.revision).as_bytes());
-        out.extend_from_slice(b",\"changedAt\":\"");
-        out.extend_from_slice(&timestamp::digits(self.changed_at.0));
-        out.extend_from_slice(b"\"}");
+        out.extend_from_slice(b",\"changedAt\":");
+        write_time(out, Some(self.changed_at));
+        out.push(b'}');
     }
 }
 
-/// A JSON string, or `null`.
+/// A JSON string, or `null`; escaped by serde_json only when it holds a character JSON
+/// requires escaped, which logins and messages almost never do.
 fn write_string(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
         None => out.extend_from_slice(b"null"),
-        Some(text) => {
+        Some(text) if !text.bytes().any(|b| ESCAPED[usize::from(b)]) => {
             out.push(b'"');
-            write_contents(out, text);
+            out.extend_from_slice(text.as_bytes());
             out.push(b'"');
         }
-    }
-}
-
-/// A JSON string's contents, between its quotes: escaped by serde_json only when it holds a
-/// character JSON requires escaped, which logins and messages almost never do.
-fn write_contents(out: &mut Vec<u8>, text: &str) {
-    if !text.bytes().any(|b| ESCAPED[usize::from(b)]) {
-        out.extend_from_slice(text.as_bytes());
-    } else {
-        let quoted = serde_json::to_vec(text).expect("a string is always JSON");
-        out.extend_from_slice(&quoted[1..quoted.len() - 1]);
+        Some(text) => serde_json::to_writer(&mut *out, text).expect("writing to memory"),
     }
 }
 
 /// The bytes JSON requires escaped in a string: control characters, the quote and the
-/// backslash. A table, as each byte of every login in a batch is looked up.
+/// backslash. A table, as each byte of every login written is looked up.
 const ESCAPED: [bool; 256] = {
     let mut escaped = [false; 256];
     let mut byte = 0;
@@ -415,7 +389,7 @@ mod tests {
             presence(None, "o\"brien\\", None),
             presence(Some("tab\there"), "bob", Some(vec![away])),
             presence(None, "eve", Some(vec![silent])),
-            // Neither timer nor absence: the pieces written together, unavailable and not.
+            // Neither timer nor absence, unavailable and not.
             Presence {
                 until: None,
                 ..presence(Some("Away"), "carl", None)
