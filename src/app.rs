@@ -19,9 +19,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::changes;
 use crate::config::Limits;
 use crate::http::agents::user::{self, Operation};
-use crate::http::connection::{Answering, ConnectionTimeouts, TimedStream};
+use crate::http::connection::{
+    Answering, ConnectionTimeouts, Streaming, StreamingBody, TimedStream,
+};
 use crate::http::error::ApiError;
 use crate::http::health;
 use crate::http::login;
@@ -109,7 +112,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.settings().limits;
     let monitor = tokio::spawn(health::monitor(state.clone()));
-    let service = Service::new(state.clone(), router(state));
+    let feed = tokio::spawn(state.feed().clone().run());
+    let timers = tokio::spawn(changes::timers::run(
+        state.store().clone(),
+        state.auth().clock().clone(),
+        state.feed().clone(),
+    ));
+    let service = Service::new(state.clone(), router(state.clone()));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
@@ -152,6 +161,9 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Change streams never end by themselves: they end now, so that their connections close
+    // with the others.
+    state.feed().close();
     if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown())
         .await
         .is_err()
@@ -163,6 +175,8 @@ pub async fn serve(
     }
     connections.shutdown().await;
     monitor.abort();
+    feed.abort();
+    timers.abort();
     Ok(())
 }
 
@@ -187,6 +201,15 @@ fn serve_connection(
             let answer = service.clone().answer(request);
             async move {
                 let response = answer.await;
+                if response.extensions().get::<Streaming>().is_some() {
+                    let response = response.map(|body| {
+                        axum::body::Body::new(StreamingBody {
+                            body,
+                            _answering: answering,
+                        })
+                    });
+                    return Ok::<_, Infallible>(response);
+                }
                 drop(answering);
                 Ok::<_, Infallible>(response)
             }

@@ -15,10 +15,13 @@ pub struct HttpSettings {
     /// bodies are a few dozen bytes.
     pub body_limit: usize,
     pub limits: Limits,
+    /// How long the history keeps a change, in days.
+    pub history_days: u32,
 }
 
 impl HttpSettings {
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+    pub const DEFAULT_HISTORY_DAYS: u32 = 400;
 }
 
 impl Default for HttpSettings {
@@ -27,6 +30,7 @@ impl Default for HttpSettings {
             base_path: String::new(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
             limits: Limits::default(),
+            history_days: Self::DEFAULT_HISTORY_DAYS,
         }
     }
 }

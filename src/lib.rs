@@ -5,6 +5,8 @@
 pub mod app;
 /// A hash map bounded by entries and by bytes, for the caches.
 mod bounded;
+/// Timers recorded as changes, and the feed of changes to open streams.
+pub mod changes;
 /// The `presence` command line.
 pub mod cli;
 /// The server's clock, injectable for tests.

@@ -116,9 +116,15 @@ pub static CONNECTION_LIMIT: Repeated = Repeated::new(
 );
 /// Accepting a connection failed (out of file descriptors, say).
 pub static ACCEPT_FAILED: Repeated = Repeated::new(Level::ERROR, "accepting a connection failed");
+/// Recording due timers as changes failed (the database is down, say).
+pub static TIMERS_FAILED: Repeated = Repeated::new(Level::WARN, "recording due timers failed");
+/// The change feed could not read the change log.
+pub static FEED_FAILED: Repeated = Repeated::new(Level::WARN, "reading the change log failed");
 
 /// Every condition, for [`flush_all`].
-static ALL: [&Repeated; 8] = [
+static ALL: [&Repeated; 10] = [
+    &TIMERS_FAILED,
+    &FEED_FAILED,
     &LOGIN_LOCKED_OUT,
     &FAILED_PASSWORD,
     &DISK_FULL,

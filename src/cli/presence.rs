@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::clock::Clock;
-use crate::domain::{AssociateId, Message, Presence, UserPresenceStatus, UserStatus};
+use crate::domain::{Actor, AssociateId, Message, Presence, UserPresenceStatus, UserStatus};
 use crate::http::encode;
 use crate::http::negotiate::ResponseFormat;
 use crate::http::select::Select;
@@ -153,7 +153,9 @@ pub(super) async fn status(store: &Store, command: StatusCommand) -> Result<(), 
             };
             (
                 associate_id,
-                store.set_presence(associate_id, presence).await?,
+                store
+                    .set_presence(associate_id, presence, &Actor::COMMAND_LINE)
+                    .await?,
             )
         }
         StatusCommand::Set {
@@ -184,6 +186,7 @@ pub(super) async fn status(store: &Store, command: StatusCommand) -> Result<(), 
                 until: Some(until),
                 if_revision: None,
                 at: now,
+                actor: Actor::COMMAND_LINE,
             };
             // No revision is asked for, so none can be stale: what is stored is printed.
             if store.set_status(associate_id, change).await? == StatusChanged::NoUser {
@@ -349,6 +352,7 @@ pub(super) async fn absence(store: &Store, command: AbsenceCommand) -> Result<()
                 until,
                 message: Message::new(message)?,
                 at: now,
+                actor: Actor::COMMAND_LINE,
             };
             match store.plan_absence(associate_id, absence).await? {
                 AbsencePlanned::Planned(absence) => println!(
@@ -391,7 +395,10 @@ pub(super) async fn absence(store: &Store, command: AbsenceCommand) -> Result<()
             absence_id,
         } => {
             let associate_id = AssociateId::new(associate_id);
-            if !store.cancel_absence(associate_id, absence_id, now).await? {
+            if !store
+                .cancel_absence(associate_id, absence_id, now, &Actor::COMMAND_LINE)
+                .await?
+            {
                 return Err(CliError::UnknownAbsence {
                     associate_id,
                     absence_id,

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// The largest request body read, in bytes.
     #[arg(long, env = "PRESENCE_BODY_LIMIT", default_value_t = HttpSettings::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// How long the history keeps a change, in days; an older cursor is a 410.
+    #[arg(long, env = "PRESENCE_HISTORY_DAYS", default_value_t = HttpSettings::DEFAULT_HISTORY_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub history_days: u32,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -166,6 +170,7 @@ pub(super) async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError>
         base_path: args.base_path,
         body_limit: args.body_limit,
         limits,
+        history_days: args.history_days,
     };
     let auth = Authenticator::new(args.auth.settings(), Clock::System).await?;
     tracing::info!(

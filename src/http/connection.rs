@@ -51,6 +51,33 @@ impl Answering {
 
 pub struct AnsweringGuard(Arc<AnsweringState>);
 
+/// Marks a response whose body goes on after its head (a change stream): its request counts
+/// as being answered until the body ends, so that neither timeout cuts it off.
+#[derive(Clone, Copy, Debug)]
+pub struct Streaming;
+
+/// A streaming response's body, holding its request's [`AnsweringGuard`] until it ends.
+pub struct StreamingBody<B> {
+    pub body: B,
+    pub _answering: AnsweringGuard,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for StreamingBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+}
+
 impl Drop for AnsweringGuard {
     fn drop(&mut self) {
         self.0.now.store(false, Ordering::Relaxed);

@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The request conflicts with what is stored (an absence overlapping another).
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for is no longer kept (a history cursor past retention).
+    #[error("{0}")]
+    Gone(String),
     /// `If-Match` named a revision that is no longer the resource's.
     #[error("The resource has changed since revision {0}; read it again")]
     PreconditionFailed(String),
@@ -101,6 +104,7 @@ impl ApiError {
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::InvalidMember { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         }
     }
@@ -121,6 +125,7 @@ impl ApiError {
             Self::NotImplemented(_) => "NotImplementedException",
             Self::InvalidMember { .. } => "ArgumentException",
             Self::Conflict(_) => "ConflictException",
+            Self::Gone(_) => "GoneException",
             Self::PreconditionFailed(_) => "PreconditionFailedException",
         }
     }

@@ -55,11 +55,13 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 /// becomes unreachable and when it is back: once per change, not once per failed request.
 /// Between checks it tells the counts of repeated conditions (`repeated`), and now and then
 /// runs the store's upkeep: password checks older than the lockout window are forgotten, so
-/// that their table stays as small as the guesses of one window, and absences that ended a day
-/// ago are deleted.
+/// that their table stays as small as the guesses of one window, absences that ended a day
+/// ago are deleted, and changes older than the history's retention.
 /// How long an absence is kept after it ended: a day, so that nobody reading the list of a
 /// user's absences just then sees one vanish before it was due.
-const ENDED_ABSENCES_KEPT_MILLIS: i64 = 24 * 3_600_000;
+const ENDED_ABSENCES_KEPT_MILLIS: i64 = DAY_MILLIS;
+
+const DAY_MILLIS: i64 = 24 * 3_600_000;
 
 pub async fn monitor(state: AppState) {
     let store = state.store();
@@ -71,8 +73,13 @@ pub async fn monitor(state: AppState) {
         if tick % HOUSEKEEPING_EVERY == 0 {
             let window = i64::try_from(LOCKOUT_WINDOW.as_millis()).unwrap_or(i64::MAX);
             let now = clock.now_millis();
+            let history = i64::from(state.settings().history_days) * DAY_MILLIS;
             if let Err(error) = store
-                .housekeeping(now - window, now - ENDED_ABSENCES_KEPT_MILLIS)
+                .housekeeping(
+                    now - window,
+                    now - ENDED_ABSENCES_KEPT_MILLIS,
+                    now - history,
+                )
                 .await
             {
                 tracing::warn!(%error, "the store's upkeep failed; will try again");

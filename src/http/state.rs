@@ -1,10 +1,11 @@
-//! What every request can reach: the store, the wire settings, the authenticator, and the
-//! presence API's kept JSON.
+//! What every request can reach: the store, the wire settings, the authenticator, the
+//! presence API's kept JSON, and the change feed.
 
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
+use crate::changes::feed::Feed;
 use crate::config::HttpSettings;
 use crate::http::auth::Authenticator;
 use crate::http::presence::Renderings;
@@ -21,18 +22,26 @@ struct Inner {
     settings: HttpSettings,
     auth: Authenticator,
     renderings: Renderings,
+    feed: Feed,
 }
 
 impl AppState {
     pub fn new(store: Store, settings: HttpSettings, auth: Authenticator) -> Self {
+        let feed = Feed::new(store.clone(), crate::http::presence::change_json);
         Self {
             inner: Arc::new(Inner {
                 store,
                 settings,
                 auth,
                 renderings: Renderings::default(),
+                feed,
             }),
         }
+    }
+
+    /// The change feed; `app::serve` runs its reader.
+    pub fn feed(&self) -> &Feed {
+        &self.inner.feed
     }
 
     pub fn store(&self) -> &Store {

@@ -50,6 +50,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0006_timed_statuses_and_absences.sql"),
         loads_starter_resources: false,
     },
+    Migration {
+        version: 7,
+        name: "history",
+        sql: include_str!("../../migrations/sqlite/0007_history.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -87,6 +93,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "timed_statuses_and_absences",
         sql: include_str!("../../migrations/postgres/0006_timed_statuses_and_absences.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 7,
+        name: "history",
+        sql: include_str!("../../migrations/postgres/0007_history.sql"),
         loads_starter_resources: false,
     },
 ];

@@ -32,6 +32,7 @@
 //! calls are direct either way), so the choice is for the reader.
 
 mod cache;
+mod history;
 mod migrations;
 mod postgres;
 mod sqlite;
@@ -40,10 +41,13 @@ pub mod testing;
 use std::sync::Arc;
 
 use crate::config::DatabaseSettings;
-use crate::domain::{Absence, AssociateId, Message, Presence, UserPresenceStatus, UserStatus};
+use crate::domain::{
+    Absence, Actor, AssociateId, Message, Presence, UserPresenceStatus, UserStatus,
+};
 use crate::language::{Language, Resource};
 use crate::secret::SecretHash;
 
+pub use history::{ChangePage, HistoryQuery};
 pub use migrations::{AppliedMigration, MigrationReport};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -172,6 +176,7 @@ pub struct StatusChange {
     pub if_revision: Option<i64>,
     /// Now, as the user's time of change (Unix milliseconds).
     pub at: i64,
+    pub actor: Actor,
 }
 
 /// What [`Store::set_status`] did.
@@ -193,6 +198,7 @@ pub struct NewAbsence {
     /// Now (Unix milliseconds): absences that have ended by then count neither as overlapping
     /// nor toward [`MAX_PLANNED_ABSENCES`].
     pub at: i64,
+    pub actor: Actor,
 }
 
 /// What [`Store::plan_absence`] did.
@@ -315,6 +321,7 @@ macro_rules! on_backend {
         }
     };
 }
+use on_backend;
 
 impl Store {
     /// Opens (creating if need be) the database a URL names, with the default settings. The
@@ -483,8 +490,9 @@ impl Store {
         associate_id: AssociateId,
         absence_id: i64,
         at: i64,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        on_backend!(self, cancel_absence(associate_id, absence_id, at))
+        on_backend!(self, cancel_absence(associate_id, absence_id, at, actor))
     }
 
     /// Stores a presence and returns it as stored, or `None` (and changes nothing) when the
@@ -494,10 +502,11 @@ impl Store {
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
+        actor: &Actor,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         match self {
-            Self::Sqlite(s) => s.set_presence(associate_id, presence).await,
-            Self::Postgres(p) => Box::pin(p.set_presence(associate_id, presence)).await,
+            Self::Sqlite(s) => s.set_presence(associate_id, presence, actor).await,
+            Self::Postgres(p) => Box::pin(p.set_presence(associate_id, presence, actor)).await,
         }
     }
 }
@@ -558,18 +567,6 @@ impl Store {
 
     pub async fn remove_user(&self, login: &str) -> Result<(), StoreError> {
         on_backend!(self, remove_user(login))
-    }
-}
-
-/// The change log.
-impl Store {
-    /// The changes numbered after revision `after`, oldest first, at most `limit`.
-    pub async fn user_changes_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<UserChange>, StoreError> {
-        on_backend!(self, user_changes_after(after, limit))
     }
 }
 
@@ -688,21 +685,19 @@ impl Store {
     }
 
     /// The store's periodic upkeep: forgets password checks made at or before
-    /// `failures_before` and absences that ended before `absences_ended_before` (Unix
-    /// milliseconds), and on PostgreSQL trims the change log's old end (SQLite's checkpoint
-    /// thread trims its own). The server calls it every half minute. Deleting an ended absence
-    /// is no change of its user: it decides nothing any more.
+    /// `failures_before`, absences that ended before `absences_ended_before` (once their end
+    /// is recorded), and changes made before `history_before` (Unix milliseconds). The server
+    /// calls it every half minute. Deleting an ended absence is no change of its user: it
+    /// decides nothing any more.
     pub async fn housekeeping(
         &self,
         failures_before: i64,
         absences_ended_before: i64,
+        history_before: i64,
     ) -> Result<(), StoreError> {
         on_backend!(self, expire_login_failures(failures_before))?;
         on_backend!(self, delete_ended_absences(absences_ended_before))?;
-        if let Self::Postgres(p) = self {
-            p.trim_user_changes().await?;
-        }
-        Ok(())
+        self.trim_history(history_before).await
     }
 }
 

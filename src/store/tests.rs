@@ -139,6 +139,7 @@ async fn presence_is_none_for_an_unknown_associate() {
         .set_presence(
             AssociateId::new(42),
             presence(UserStatus::StatusNotAvailable, None),
+            &Actor::COMMAND_LINE,
         )
         .await
         .unwrap();
@@ -163,7 +164,11 @@ async fn set_then_get_returns_what_was_stored() {
         presence(UserStatus::StatusSystem, Some("")),
         presence(UserStatus::StatusNormal, None),
     ] {
-        let stored = t.store.set_presence(id, wanted.clone()).await.unwrap();
+        let stored = t
+            .store
+            .set_presence(id, wanted.clone(), &Actor::COMMAND_LINE)
+            .await
+            .unwrap();
         assert_eq!(stored, Some(wanted.clone()));
         assert_eq!(
             t.store
@@ -303,7 +308,10 @@ async fn another_store_on_the_database_sees_each_change_on_its_next_lookup() {
     assert_eq!(found.password_hash.as_deref(), Some("$hash-of-dana"));
 
     let away = presence(UserStatus::StatusNotAvailable, Some("Lunch"));
-    t.store.set_presence(id, away.clone()).await.unwrap();
+    t.store
+        .set_presence(id, away.clone(), &Actor::COMMAND_LINE)
+        .await
+        .unwrap();
     assert_eq!(
         other.presence(id).await.unwrap().map(|p| p.stored.clone()),
         Some(away.clone())
@@ -313,7 +321,11 @@ async fn another_store_on_the_database_sees_each_change_on_its_next_lookup() {
 
     // Its own writes show at once too.
     other
-        .set_presence(id, presence(UserStatus::StatusNormal, None))
+        .set_presence(
+            id,
+            presence(UserStatus::StatusNormal, None),
+            &Actor::COMMAND_LINE,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -506,7 +518,7 @@ async fn login_checks_are_recorded_per_login_in_any_case_up_to_the_limit() {
     assert!(!reserve("bert", 160, 0).await.unwrap());
 
     // Upkeep forgets checks at or before its time, whatever the login.
-    t.store.housekeeping(140, 0).await.unwrap();
+    t.store.housekeeping(140, 0, 0).await.unwrap();
     for at in [170, 180, 190, 195] {
         assert!(
             reserve("bert", at, 0).await.unwrap(),
@@ -578,7 +590,11 @@ async fn changes_are_numbered_without_gaps_filled_in_late_under_concurrent_write
                     };
                     let message = format!("round {round}");
                     store
-                        .set_presence(AssociateId::new(id), presence(status, Some(&message)))
+                        .set_presence(
+                            AssociateId::new(id),
+                            presence(status, Some(&message)),
+                            &Actor::COMMAND_LINE,
+                        )
                         .await
                         .unwrap();
                 }

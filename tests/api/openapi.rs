@@ -65,6 +65,8 @@ async fn the_document_is_openapi_3_1_and_names_every_address() {
         (api::ABSENCES, "get"),
         (api::ABSENCES, "post"),
         (api::ABSENCE, "delete"),
+        (api::CHANGES, "get"),
+        (api::CHANGE_STREAM, "get"),
         (DOCUMENT, "get"),
         (GET, "post"),
         (SET, "post"),

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use presence::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use presence::domain::{Actor, AssociateId, Message, UserPresenceStatus, UserStatus};
 use presence::store::NewServiceUser;
 use presence::timestamp;
 use serde_json::{Value, json};
@@ -321,6 +321,7 @@ async fn a_client_pages_through_every_user_once_while_sets_run() {
                             status,
                             message: Message::none(),
                         },
+                        &Actor::COMMAND_LINE,
                     )
                     .await
                     .unwrap();

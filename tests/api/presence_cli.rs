@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use presence::domain::{AssociateId, Message};
+use presence::domain::{Actor, AssociateId, Message};
 use presence::store::{AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, NewServiceUser, Store};
 use presence::timestamp;
 
@@ -356,6 +356,7 @@ async fn an_absence_is_refused_when_it_overlaps_or_is_malformed() {
             until: from + HOUR,
             message: Message::none(),
             at,
+            actor: Actor::COMMAND_LINE,
         };
         let planned = store.plan_absence(AssociateId::new(7), absence).await;
         assert!(

@@ -187,7 +187,11 @@ async fn set_user_presence_status(
     }
     let stored = state
         .store()
-        .set_presence(request.associate_id, request.user_presence_status)
+        .set_presence(
+            request.associate_id,
+            request.user_presence_status,
+            &caller.actor(),
+        )
         .await?;
     if stored.is_some() {
         // Debug, not info: at info every Set would write a line to the log, synchronously,

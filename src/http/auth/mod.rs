@@ -21,7 +21,7 @@ pub use jwt::{JwtSetupError, JwtVerifier};
 use super::error::ApiError;
 use crate::clock::Clock;
 use crate::config::{AuthSettings, Installation};
-use crate::domain::{AssociateId, UserStatus};
+use crate::domain::{Actor, AssociateId, UserStatus, Via};
 use crate::metrics;
 use crate::secret::{ACCESS_TOKEN_PREFIX, SecretHash, TICKET_PREFIX};
 use crate::store::{Application, Store, TokenOwner};
@@ -34,9 +34,22 @@ pub struct Caller {
     pub is_admin: bool,
     /// The registered application the call came through, when it named one.
     pub application: Option<Application>,
+    /// How the caller was identified.
+    pub scheme: Scheme,
 }
 
 impl Caller {
+    /// The caller as the author of a change the history records.
+    pub fn actor(&self) -> Actor {
+        Actor::user(
+            self.associate_id,
+            Via {
+                scheme: self.scheme.name(),
+                application: self.application.as_ref().map(|app| app.name.clone()),
+            },
+        )
+    }
+
     /// Online, the User agent is closed to partner applications unless one was granted it.
     pub fn ensure_user_agent(&self, installation: Installation) -> Result<(), ApiError> {
         match &self.application {
@@ -58,12 +71,25 @@ impl Caller {
 /// The ways a caller can be identified: which one decides whether an application token is
 /// needed online.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scheme {
+pub enum Scheme {
     Basic,
     Ticket,
     AccessToken,
     Jwt,
     Session,
+}
+
+impl Scheme {
+    /// As the history names it (`via.scheme`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::Ticket => "ticket",
+            Self::AccessToken => "accessToken",
+            Self::Jwt => "jwt",
+            Self::Session => "session",
+        }
+    }
 }
 
 /// Every scheme, configured once at start-up.
@@ -167,6 +193,7 @@ impl Authenticator {
             associate_id: owner.associate_id,
             is_admin: owner.is_admin,
             application,
+            scheme,
         })
     }
 

@@ -4,12 +4,15 @@
 //! operations. Every read answers the presence at the moment of the request
 //! (`Presence::at`), from the same cached users as SuperOffice's Get.
 
+mod changes;
+mod feed;
 mod openapi;
 pub mod problem;
 mod query;
 mod rendered;
 mod wire;
 
+pub use self::changes::change_json;
 pub use self::rendered::Renderings;
 
 use std::sync::Arc;
@@ -44,6 +47,8 @@ pub const USER: &str = "/presence/v1/users/{associate_id}";
 pub const STATUS: &str = "/presence/v1/users/{associate_id}/status";
 pub const ABSENCES: &str = "/presence/v1/users/{associate_id}/absences";
 pub const ABSENCE: &str = "/presence/v1/users/{associate_id}/absences/{absence_id}";
+pub const CHANGES: &str = "/presence/v1/changes";
+pub const CHANGE_STREAM: &str = "/presence/v1/changes/stream";
 
 /// Ids in one batch read at most.
 pub const MAX_IDS: usize = 1000;
@@ -77,6 +82,8 @@ pub fn routes() -> Router<AppState> {
             ABSENCE,
             axum::routing::delete(cancel_absence).fallback(only("DELETE")),
         )
+        .route(CHANGES, get(changes::changes).fallback(only("GET")))
+        .route(CHANGE_STREAM, get(feed::stream).fallback(only("GET")))
 }
 
 /// The answer to a method an address does not take, naming those it does.
@@ -462,6 +469,7 @@ async fn put_status(
             until,
             if_revision: if_match(headers)?,
             at: now,
+            actor: caller.actor(),
         };
         let wanted = change.if_revision;
         match state.store().set_status(associate_id, change).await? {
@@ -553,6 +561,7 @@ async fn plan_absence(
                     until,
                     message,
                     at: now,
+                    actor: caller.actor(),
                 },
             )
             .await?;
@@ -600,7 +609,7 @@ async fn cancel_absence(State(state): State<AppState>, uri: Uri, headers: Header
         ensure_may_change(&caller, associate_id)?;
         if state
             .store()
-            .cancel_absence(associate_id, absence_id, now(state))
+            .cancel_absence(associate_id, absence_id, now(state), &caller.actor())
             .await?
         {
             Ok(StatusCode::NO_CONTENT.into_response())

@@ -12,10 +12,6 @@ use crate::domain::AssociateId;
 use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
 use crate::store::{Credentials, StoreError, UserChange};
 
-/// How many of the newest changes the change log keeps; older ones are trimmed by
-/// [`PostgresStore::trim_user_changes`]. A cache further behind starts afresh.
-const KEPT_CHANGES: i64 = 100_000;
-
 impl PostgresStore {
     /// Applies every change to Service users since the cache's revision: first numbers every
     /// change committed (see migration 0005), so that the revision the cache then reflects
@@ -115,21 +111,6 @@ impl PostgresStore {
                 associate_id: AssociateId::new(row.get(1)),
             })
             .collect())
-    }
-
-    /// Trims the change log to its [`KEPT_CHANGES`] newest numbered rows. Any node may run it,
-    /// at any time: the newest row always stays, so numbering goes on from it.
-    pub(in crate::store) async fn trim_user_changes(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM user_change
-                 WHERE revision <= (SELECT max(revision) FROM user_change) - $1",
-                &[&KEPT_CHANGES],
-            )
-            .await
-            .map_err(classify)?;
-        Ok(())
     }
 }
 

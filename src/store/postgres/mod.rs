@@ -11,6 +11,7 @@
 
 mod backup;
 mod changes;
+mod history;
 mod lockout;
 mod presence;
 mod resources;

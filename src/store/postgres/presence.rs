@@ -7,9 +7,11 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::changes::number_user_changes;
+use super::history::{LoggedChange, log_change, presence_in};
 use super::{PostgresStore, classify, status_column};
-use crate::domain::{Absence, AssociateId, Presence, UserPresenceStatus};
+use crate::domain::{Absence, Actor, AssociateId, ChangeKind, Presence, UserPresenceStatus};
 use crate::store::cache;
+use crate::store::history::{absence_change, absence_json, written_by};
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
     absences_from_column, message_from_column, status_from_column, unix_millis,
@@ -217,13 +219,16 @@ impl PostgresStore {
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
+        actor: &Actor,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let _waiting = self.sets.try_acquire().map_err(|_| StoreError::Busy)?;
+        let (by, via) = written_by(actor);
         let client = self.client().await?;
         // A SuperOffice Set ends any timed status.
         let statement = client
             .prepare_cached(
-                "UPDATE service_user SET status = $2, message = $3, until = NULL, updated_at = $4
+                "UPDATE service_user SET status = $2, message = $3, until = NULL, updated_at = $4,
+                                         changed_by = $5, changed_via = $6
                  WHERE associate_id = $1",
             )
             .await
@@ -236,6 +241,8 @@ impl PostgresStore {
                     &status_column(&presence),
                     &presence.message.as_deref(),
                     &unix_millis(),
+                    &by,
+                    &via,
                 ],
             )
             .await
@@ -272,8 +279,10 @@ impl PostgresStore {
                 return Ok(StatusChanged::Stale);
             }
         }
+        let (by, via) = written_by(&change.actor);
         tx.execute(
-            "UPDATE service_user SET status = $2, message = $3, until = $4, updated_at = $5
+            "UPDATE service_user SET status = $2, message = $3, until = $4, updated_at = $5,
+                                     changed_by = $6, changed_via = $7
              WHERE associate_id = $1",
             &[
                 &associate_id.get(),
@@ -281,6 +290,8 @@ impl PostgresStore {
                 &change.presence.message.as_deref(),
                 &change.until,
                 &change.at,
+                &by,
+                &via,
             ],
         )
         .await
@@ -296,41 +307,27 @@ impl PostgresStore {
     ) -> Result<AbsencePlanned, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        let Some(login) = lock_user(&tx, associate_id).await? else {
+        if lock_user(&tx, associate_id).await?.is_none() {
             return Ok(AbsencePlanned::NoUser);
-        };
-        let rows = tx
-            .query(
-                "SELECT id, starts_at, ends_at, message FROM absence
-                 WHERE associate_id = $1 AND ends_at > $2 ORDER BY starts_at",
-                &[&associate_id.get(), &absence.at],
-            )
-            .await
-            .map_err(classify)?;
-        let planned = rows
-            .iter()
-            .map(|row| {
-                Ok(Absence {
-                    id: row.get(0),
-                    from: row.get(1),
-                    until: row.get(2),
-                    message: message_from_column(row.get(3))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        }
+        let before = presence_in(&tx, associate_id).await?;
+        let planned: Vec<&Absence> = before.planned(absence.at).collect();
         if let Some(overlapping) = planned
             .iter()
             .find(|a| a.overlaps(absence.from, absence.until))
         {
-            return Ok(AbsencePlanned::Overlaps(overlapping.clone()));
+            return Ok(AbsencePlanned::Overlaps((*overlapping).clone()));
         }
         if planned.len() >= MAX_PLANNED_ABSENCES {
             return Ok(AbsencePlanned::TooMany);
         }
+        // A start already passed is the planning's own change, not the timer's.
         let id: i64 = tx
             .query_one(
-                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at,
+                                      start_recorded, end_recorded)
+                 VALUES ($1, $2, $3, $4, $5, $2::BIGINT <= $5::BIGINT, $3::BIGINT <= $5::BIGINT)
+                 RETURNING id",
                 &[
                     &associate_id.get(),
                     &absence.from,
@@ -342,14 +339,29 @@ impl PostgresStore {
             .await
             .map_err(classify)?
             .get(0);
-        log_change(&tx, associate_id, &login, absence.at).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(AbsencePlanned::Planned(Absence {
+        let planned = Absence {
             id,
             from: absence.from,
             until: absence.until,
             message: absence.message,
-        }))
+        };
+        let after = presence_in(&tx, associate_id).await?;
+        let (from, to) = absence_change(&before, &after, absence.at);
+        log_change(
+            &tx,
+            associate_id,
+            &LoggedChange {
+                at: absence.at,
+                kind: ChangeKind::AbsencePlanned,
+                from: Some(from),
+                to: Some(to),
+                absence: Some(absence_json(&planned)),
+                actor: &absence.actor,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(AbsencePlanned::Planned(planned))
     }
 
     pub(in crate::store) async fn cancel_absence(
@@ -357,23 +369,41 @@ impl PostgresStore {
         associate_id: AssociateId,
         absence_id: i64,
         at: i64,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        let Some(login) = lock_user(&tx, associate_id).await? else {
-            return Ok(false);
-        };
-        let deleted = tx
-            .execute(
-                "DELETE FROM absence WHERE id = $1 AND associate_id = $2",
-                &[&absence_id, &associate_id.get()],
-            )
-            .await
-            .map_err(classify)?;
-        if deleted == 0 {
+        if lock_user(&tx, associate_id).await?.is_none() {
             return Ok(false);
         }
-        log_change(&tx, associate_id, &login, at).await?;
+        let before = presence_in(&tx, associate_id).await?;
+        let Some(cancelled) = before
+            .absences
+            .iter()
+            .flat_map(|absences| absences.iter())
+            .find(|a| a.id == absence_id)
+            .cloned()
+        else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM absence WHERE id = $1", &[&absence_id])
+            .await
+            .map_err(classify)?;
+        let after = presence_in(&tx, associate_id).await?;
+        let (from, to) = absence_change(&before, &after, at);
+        log_change(
+            &tx,
+            associate_id,
+            &LoggedChange {
+                at,
+                kind: ChangeKind::AbsenceCancelled,
+                from: Some(from),
+                to: Some(to),
+                absence: Some(absence_json(&cancelled)),
+                actor,
+            },
+        )
+        .await?;
         tx.commit().await.map_err(classify)?;
         Ok(true)
     }
@@ -384,7 +414,11 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute("DELETE FROM absence WHERE ends_at < $1", &[&before])
+            // An end not yet recorded stays until the timer has recorded it.
+            .execute(
+                "DELETE FROM absence WHERE ends_at < $1 AND end_recorded",
+                &[&before],
+            )
             .await
             .map_err(classify)?;
         Ok(())
@@ -393,7 +427,7 @@ impl PostgresStore {
 
 /// Locks the user's row for the transaction; the login, or `None` when the associate is no
 /// Service user.
-async fn lock_user(
+pub(super) async fn lock_user(
     tx: &tokio_postgres::Transaction<'_>,
     associate_id: AssociateId,
 ) -> Result<Option<String>, StoreError> {
@@ -405,27 +439,4 @@ async fn lock_user(
         .await
         .map_err(classify)?
         .map(|row| row.get(0)))
-}
-
-/// Logs a change of the user's absences, as the trigger logs a change of the row: every
-/// node's cache then reads the user again, and the user's revision moves on once numbered.
-async fn log_change(
-    tx: &tokio_postgres::Transaction<'_>,
-    associate_id: AssociateId,
-    login: &str,
-    at: i64,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO user_change (associate_id, login) VALUES ($1, $2)",
-        &[&associate_id.get(), &login],
-    )
-    .await
-    .map_err(classify)?;
-    tx.execute(
-        "UPDATE service_user SET updated_at = $2 WHERE associate_id = $1",
-        &[&associate_id.get(), &at],
-    )
-    .await
-    .map_err(classify)?;
-    Ok(())
 }

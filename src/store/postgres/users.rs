@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLockReadGuard};
 use tokio_postgres::error::SqlState;
 
 use super::{PostgresStore, classify, status_column, stored_from_row};
-use crate::domain::AssociateId;
+use crate::domain::{Actor, AssociateId};
 use crate::store::cache;
 use crate::store::{
     Credentials, ImportedUsers, NewServiceUser, ServiceUser, StoreError, folded,
@@ -138,8 +138,9 @@ impl PostgresStore {
         }
         tx.execute(
             "INSERT INTO service_user
-                 (associate_id, login, login_folded, password_hash, is_admin, status, message, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 (associate_id, login, login_folded, password_hash, is_admin, status, message, updated_at,
+                  changed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &user.associate_id.get(),
                 &user.login,
@@ -149,6 +150,7 @@ impl PostgresStore {
                 &status_column(&user.presence),
                 &user.presence.message.as_deref(),
                 &unix_millis(),
+                &Actor::COMMAND_LINE.by_json(),
             ],
         )
         .await
@@ -228,12 +230,12 @@ impl PostgresStore {
             .execute(
                 "INSERT INTO service_user
                      (associate_id, login, login_folded, password_hash, is_admin, status, message,
-                      updated_at)
+                      updated_at, changed_by)
                  SELECT associate_id, login, login_folded, password_hash, is_admin, status, message,
-                        $1
+                        $1, $2
                  FROM user_import
                  ON CONFLICT DO NOTHING",
-                &[&unix_millis()],
+                &[&unix_millis(), &Actor::COMMAND_LINE.by_json()],
             )
             .await
             .map_err(classify)?;
@@ -312,8 +314,21 @@ impl PostgresStore {
     }
 
     pub(in crate::store) async fn remove_user(&self, login: &str) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let changed = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        // Who removed the user, and when, for the trigger that logs the removal.
+        tx.execute(
+            "UPDATE service_user SET changed_by = $2, changed_via = NULL, updated_at = $3
+             WHERE login_folded = $1",
+            &[
+                &folded(login),
+                &Actor::COMMAND_LINE.by_json(),
+                &unix_millis(),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        let changed = tx
             .execute(
                 "DELETE FROM service_user WHERE login_folded = $1",
                 &[&folded(login)],
@@ -323,6 +338,7 @@ impl PostgresStore {
         if changed == 0 {
             return Err(StoreError::UnknownLogin(login.to_owned()));
         }
+        tx.commit().await.map_err(classify)?;
         Ok(())
     }
 }

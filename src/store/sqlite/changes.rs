@@ -1,6 +1,6 @@
 //! The change log: every change to a Service user, numbered in commit order by the one writer
 //! SQLite admits at a time (migration 0004). The cache reads what changed after its revision;
-//! the checkpoint thread trims the log's old end.
+//! the history's retention trims the log's old end (`history.rs`).
 
 use rusqlite::{Connection, params};
 
@@ -11,14 +11,6 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::AssociateId;
 use crate::store::cache::{self, ChangedUser, Changes, RemovedLogin};
 use crate::store::{Credentials, StoreError, UserChange};
-
-/// How many of the newest changes the change log keeps (see `trim_user_changes`).
-pub(super) const KEPT_CHANGES: i64 = 100_000;
-
-/// The oldest changes are trimmed this many at a time, once every checkpoint at most: a
-/// delete holds the write lock, and Sets wait for it, so a step is small; ten steps a second
-/// keep up with 100 000 Sets a second.
-pub(super) const TRIM_STEP: i64 = 10_000;
 
 impl SqliteStore {
     /// Changes numbered after `after`, oldest first. One writer at a time numbers them in
@@ -116,35 +108,8 @@ fn user_changes_in(tx: &Connection, since: i64) -> Result<Changes, StoreError> {
             });
         }
     }
-    // The log's old end is trimmed (see `trim_user_changes`): changes older than what is
+    // The log's old end is trimmed (see `history::trim_step`): changes older than what is
     // left cannot be told apart, so the cache starts afresh.
     changes.too_many = logged > cache::MAX_CHANGES || oldest > since + 1;
     Ok(changes)
-}
-
-/// Trims the [`TRIM_STEP`] oldest rows of the change log once it holds that many more than
-/// [`KEPT_CHANGES`]. A cache further behind than what is left starts afresh.
-pub(super) fn trim_user_changes(connection: &Connection) -> rusqlite::Result<()> {
-    // Before the first migration there is no log to trim.
-    let migrated = connection
-        .prepare_cached(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'user_change'",
-        )?
-        .exists([])?;
-    if !migrated {
-        return Ok(());
-    }
-    let (oldest, latest): (i64, i64) = connection
-        .prepare_cached(
-            "SELECT coalesce((SELECT min(revision) FROM user_change), 0),
-                    coalesce((SELECT max(revision) FROM user_change), 0)",
-        )?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    // The newest row always stays: revisions are never handed out twice.
-    if latest - oldest >= KEPT_CHANGES + TRIM_STEP {
-        connection
-            .prepare_cached("DELETE FROM user_change WHERE revision < ?1")?
-            .execute([oldest + TRIM_STEP])?;
-    }
-    Ok(())
 }

@@ -1,11 +1,10 @@
 //! The checkpoint thread: copies the write-ahead log into the database file, on a connection
-//! of its own, so that no Set waits for it, and trims the change log.
+//! of its own, so that no Set waits for it.
 
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::changes::trim_user_changes;
 use super::wait_a_millisecond;
 
 /// A write-ahead log longer than this many pages is restarted (see `checkpoint`). Each restart
@@ -28,8 +27,7 @@ fn wait_briefly_to_restart(tries: i32) -> bool {
 }
 
 /// Copies committed pages from the write-ahead log into the database file every
-/// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), and trims the change log,
-/// until the store is dropped.
+/// [`CHECKPOINT_INTERVAL`], without blocking writers (PASSIVE), until the store is dropped.
 pub(super) fn checkpoint_until_stopped(
     connection: &mut Connection,
     stop: &std::sync::mpsc::Receiver<()>,
@@ -39,9 +37,6 @@ pub(super) fn checkpoint_until_stopped(
     {
         if let Err(error) = checkpoint(connection) {
             tracing::warn!(%error, "checkpoint failed; will try again");
-        }
-        if let Err(error) = trim_user_changes(connection) {
-            tracing::warn!(%error, "trimming the change log failed; will try again");
         }
     }
 }

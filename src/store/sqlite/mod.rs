@@ -22,6 +22,7 @@
 mod backup;
 mod changes;
 mod checkpoint;
+mod history;
 mod lockout;
 mod presence;
 mod resources;

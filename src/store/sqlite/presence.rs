@@ -7,9 +7,11 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::changes::latest_revision;
+use super::history::{LoggedChange, log_change};
 use super::{SqliteStore, in_transaction};
-use crate::domain::{Absence, AssociateId, Presence, UserPresenceStatus};
+use crate::domain::{Absence, Actor, AssociateId, ChangeKind, Presence, UserPresenceStatus};
 use crate::store::cache;
+use crate::store::history::{absence_change, absence_json, written_by};
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
     absences_from_column, message_from_column, status_from_column,
@@ -43,7 +45,7 @@ pub(super) fn presence_from_row(row: &Row<'_>, first: usize) -> Result<Presence,
 }
 
 /// One associate's presence as the connection sees it.
-fn presence_row(
+pub(super) fn presence_row(
     conn: &Connection,
     associate_id: AssociateId,
 ) -> Result<Option<Presence>, StoreError> {
@@ -168,8 +170,12 @@ impl SqliteStore {
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
+        actor: &Actor,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
-        self.inner.writer.set_presence(associate_id, presence).await
+        self.inner
+            .writer
+            .set_presence(associate_id, presence, written_by(actor))
+            .await
     }
 
     /// A write of its own rather than one of a batch of Sets: it checks a revision first, and
@@ -191,8 +197,10 @@ impl SqliteStore {
             if change.if_revision.is_some_and(|wanted| wanted != revision) {
                 return Ok(StatusChanged::Stale);
             }
+            let (by, via) = written_by(&change.actor);
             tx.prepare_cached(
-                "UPDATE service_user SET status = ?2, message = ?3, until = ?4, updated_at = ?5
+                "UPDATE service_user SET status = ?2, message = ?3, until = ?4, updated_at = ?5,
+                                         changed_by = ?6, changed_via = ?7
                  WHERE associate_id = ?1",
             )?
             .execute(params![
@@ -200,7 +208,9 @@ impl SqliteStore {
                 change.presence.status.number(),
                 change.presence.message.as_deref(),
                 change.until,
-                change.at
+                change.at,
+                by,
+                via
             ])?;
             tx.commit()?;
             Ok(StatusChanged::Stored)
@@ -228,9 +238,11 @@ impl SqliteStore {
             if planned.len() >= MAX_PLANNED_ABSENCES {
                 return Ok(AbsencePlanned::TooMany);
             }
+            // A start already passed is the planning's own change, not the timer's.
             tx.prepare_cached(
-                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO absence (associate_id, starts_at, ends_at, message, created_at,
+                                      start_recorded, end_recorded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?2 <= ?5, ?3 <= ?5)",
             )?
             .execute(params![
                 associate_id.get(),
@@ -239,15 +251,28 @@ impl SqliteStore {
                 absence.message.as_deref(),
                 absence.at
             ])?;
-            let id = tx.last_insert_rowid();
-            log_change(&tx, associate_id, absence.at)?;
-            tx.commit()?;
-            Ok(AbsencePlanned::Planned(Absence {
-                id,
+            let planned = Absence {
+                id: tx.last_insert_rowid(),
                 from: absence.from,
                 until: absence.until,
                 message: absence.message,
-            }))
+            };
+            let after = presence_row(&tx, associate_id)?.ok_or(StoreError::TaskFailed)?;
+            let (from, to) = absence_change(&presence, &after, absence.at);
+            log_change(
+                &tx,
+                associate_id,
+                &LoggedChange {
+                    at: absence.at,
+                    kind: ChangeKind::AbsencePlanned,
+                    from: Some(from),
+                    to: Some(to),
+                    absence: Some(absence_json(&planned)),
+                    actor: &absence.actor,
+                },
+            )?;
+            tx.commit()?;
+            Ok(AbsencePlanned::Planned(planned))
         })
         .await
     }
@@ -257,16 +282,39 @@ impl SqliteStore {
         associate_id: AssociateId,
         absence_id: i64,
         at: i64,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
+        let actor = actor.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let deleted = tx
-                .prepare_cached("DELETE FROM absence WHERE id = ?1 AND associate_id = ?2")?
-                .execute(params![absence_id, associate_id.get()])?;
-            if deleted == 0 {
+            let Some(before) = presence_row(&tx, associate_id)? else {
                 return Ok(false);
-            }
-            log_change(&tx, associate_id, at)?;
+            };
+            let Some(cancelled) = before
+                .absences
+                .iter()
+                .flat_map(|absences| absences.iter())
+                .find(|a| a.id == absence_id)
+                .cloned()
+            else {
+                return Ok(false);
+            };
+            tx.prepare_cached("DELETE FROM absence WHERE id = ?1")?
+                .execute([absence_id])?;
+            let after = presence_row(&tx, associate_id)?.ok_or(StoreError::TaskFailed)?;
+            let (from, to) = absence_change(&before, &after, at);
+            log_change(
+                &tx,
+                associate_id,
+                &LoggedChange {
+                    at,
+                    kind: ChangeKind::AbsenceCancelled,
+                    from: Some(from),
+                    to: Some(to),
+                    absence: Some(absence_json(&cancelled)),
+                    actor: &actor,
+                },
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -278,27 +326,11 @@ impl SqliteStore {
         before: i64,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM absence WHERE ends_at < ?1")?
+            // An end not yet recorded stays until the timer has recorded it.
+            conn.prepare_cached("DELETE FROM absence WHERE ends_at < ?1 AND end_recorded = 1")?
                 .execute([before])?;
             Ok(())
         })
         .await
     }
-}
-
-/// Logs a change of the user's absences, as the triggers log a change of the row: every
-/// cache then reads the user again, and the user's revision moves on.
-fn log_change(tx: &Connection, associate_id: AssociateId, at: i64) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO user_change (associate_id, login)
-         SELECT associate_id, login FROM service_user WHERE associate_id = ?1",
-    )?
-    .execute([associate_id.get()])?;
-    tx.prepare_cached(
-        "UPDATE service_user SET revision = (SELECT max(revision) FROM user_change),
-                                 updated_at = ?2
-         WHERE associate_id = ?1",
-    )?
-    .execute(params![associate_id.get(), at])?;
-    Ok(())
 }

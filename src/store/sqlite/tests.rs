@@ -1,9 +1,8 @@
 //! The SQLite backend's own behaviour: what another program beside the server does to the file,
 //! migrations of old databases, a full disk, and writes that wait.
 
-use super::changes::{KEPT_CHANGES, TRIM_STEP, trim_user_changes};
 use super::*;
-use crate::domain::{AssociateId, Message, UserPresenceStatus, UserStatus};
+use crate::domain::{Actor, AssociateId, Message, UserPresenceStatus, UserStatus};
 use crate::secret::SecretHash;
 use crate::store::cache;
 use crate::store::{NewServiceUser, Store, TokenKind};
@@ -147,6 +146,7 @@ async fn a_write_waiting_for_a_lock_stalls_no_read() {
                         status: UserStatus::StatusNotAvailable,
                         message: Message::none(),
                     },
+                    &Actor::COMMAND_LINE,
                 )
                 .await
         })
@@ -190,7 +190,7 @@ async fn a_set_whose_caller_is_gone_before_its_commit_is_not_stored() {
     };
     let given_up = {
         let store = store.clone();
-        tokio::spawn(async move { store.set_presence(id, away).await })
+        tokio::spawn(async move { store.set_presence(id, away, &Actor::COMMAND_LINE).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     given_up.abort();
@@ -202,7 +202,7 @@ async fn a_set_whose_caller_is_gone_before_its_commit_is_not_stored() {
         message: Message::none(),
     };
     store
-        .set_presence(AssociateId::new(99), present)
+        .set_presence(AssociateId::new(99), present, &Actor::COMMAND_LINE)
         .await
         .unwrap();
     assert_eq!(
@@ -331,43 +331,6 @@ async fn a_change_whose_log_entry_was_trimmed_is_still_seen() {
     assert_eq!(
         store.presence(id).await.unwrap().unwrap().stored.status,
         UserStatus::StatusNotAvailable
-    );
-}
-
-#[tokio::test]
-async fn the_change_log_is_trimmed_to_its_newest_rows() {
-    let (directory, _store, outsider) = store_and_outsider().await;
-    // Trimmed as the store trims: on a connection opened as its own are, in one transaction.
-    let own = open_connection(&directory.path().join("presence.db"), Synchronous::Normal).unwrap();
-    let count_and_latest = || {
-        outsider
-            .query_row(
-                "SELECT count(*), max(revision) FROM user_change",
-                [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .unwrap()
-    };
-    let unmigrated = Connection::open_in_memory().unwrap();
-    trim_user_changes(&unmigrated).expect("no log yet is nothing to trim");
-    trim_user_changes(&own).unwrap();
-    assert_eq!(count_and_latest(), (1, 1), "a short log is left alone");
-    // Revisions 1 to KEPT_CHANGES + TRIM_STEP + 1.
-    outsider
-        .execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             INSERT INTO user_change (associate_id, login) SELECT i, 'u' || i FROM n",
-            [KEPT_CHANGES + TRIM_STEP],
-        )
-        .unwrap();
-    let latest = KEPT_CHANGES + TRIM_STEP + 1;
-    trim_user_changes(&own).unwrap();
-    assert_eq!(count_and_latest(), (KEPT_CHANGES + 1, latest));
-    trim_user_changes(&own).unwrap();
-    assert_eq!(
-        count_and_latest(),
-        (KEPT_CHANGES + 1, latest),
-        "fewer than a step more than kept"
     );
 }
 

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::changes::{latest_revision, user_changes};
 use super::wal_index::Reading;
 use super::{SqliteStore, in_transaction};
-use crate::domain::{AssociateId, UserPresenceStatus};
+use crate::domain::{Actor, AssociateId, UserPresenceStatus};
 use crate::store::cache;
 use crate::store::{
     Credentials, ImportedUsers, NewServiceUser, ServiceUser, StoreError, message_from_column,
@@ -109,8 +109,9 @@ impl SqliteStore {
             }
             tx.execute(
                 "INSERT INTO service_user
-                     (associate_id, login, password_hash, is_admin, status, message, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (associate_id, login, password_hash, is_admin, status, message, updated_at,
+                      changed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     user.associate_id.get(),
                     user.login,
@@ -118,7 +119,8 @@ impl SqliteStore {
                     user.is_admin,
                     user.presence.status.number(),
                     user.presence.message.as_deref(),
-                    unix_millis()
+                    unix_millis(),
+                    Actor::COMMAND_LINE.by_json()
                 ],
             )?;
             tx.commit()?;
@@ -140,13 +142,15 @@ impl SqliteStore {
                 // parameters. The change log's trigger logs each row added.
                 let mut insert = tx.prepare(
                     "INSERT INTO service_user
-                         (associate_id, login, password_hash, is_admin, status, message, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         (associate_id, login, password_hash, is_admin, status, message, updated_at,
+                          changed_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT DO NOTHING",
                 )?;
                 let mut login_of =
                     tx.prepare("SELECT login FROM service_user WHERE associate_id = ?1")?;
                 let now = unix_millis();
+                let by = Actor::COMMAND_LINE.by_json();
                 for user in users {
                     let added = insert.execute(params![
                         user.associate_id.get(),
@@ -155,7 +159,8 @@ impl SqliteStore {
                         user.is_admin,
                         user.presence.status.number(),
                         user.presence.message.as_deref(),
-                        now
+                        now,
+                        by
                     ])?;
                     if added == 1 {
                         imported.added += 1;
@@ -235,10 +240,18 @@ impl SqliteStore {
     pub(in crate::store) async fn remove_user(&self, login: &str) -> Result<(), StoreError> {
         let login = login.to_owned();
         self.write(move |conn| {
-            let changed = conn.execute("DELETE FROM service_user WHERE login = ?1", [&login])?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Who removed the user, and when, for the trigger that logs the removal.
+            tx.execute(
+                "UPDATE service_user SET changed_by = ?2, changed_via = NULL, updated_at = ?3
+                 WHERE login = ?1",
+                params![login, Actor::COMMAND_LINE.by_json(), unix_millis()],
+            )?;
+            let changed = tx.execute("DELETE FROM service_user WHERE login = ?1", [&login])?;
             if changed == 0 {
                 return Err(StoreError::UnknownLogin(login));
             }
+            tx.commit()?;
             Ok(())
         })
         .await

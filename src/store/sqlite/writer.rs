@@ -52,6 +52,8 @@ enum Job {
 struct PresenceWrite {
     associate_id: AssociateId,
     presence: UserPresenceStatus,
+    /// Who the Set is by, and through what, as the history records it (`Actor::by_json`).
+    by: (String, Option<String>),
     reply: oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
     /// Given back when the Set is answered (or dropped).
     _waiting: OwnedSemaphorePermit,
@@ -107,6 +109,7 @@ impl Writer {
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
+        by: (String, Option<String>),
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let waiting = self
             .waiting
@@ -117,6 +120,7 @@ impl Writer {
         let write = PresenceWrite {
             associate_id,
             presence,
+            by,
             reply,
             _waiting: waiting,
         };
@@ -242,7 +246,8 @@ fn commit_presence_batch(
             // cached credentials carry the status, itself (`UserCache::apply_own`).
             // A SuperOffice Set ends any timed status.
             let mut update = tx.prepare_cached(
-                "UPDATE service_user SET status = ?2, message = ?3, until = NULL, updated_at = ?4
+                "UPDATE service_user SET status = ?2, message = ?3, until = NULL, updated_at = ?4,
+                                         changed_by = ?5, changed_via = ?6
                  WHERE associate_id = ?1",
             )?;
             let mut stored = Vec::with_capacity(batch.len());
@@ -257,7 +262,9 @@ fn commit_presence_batch(
                     write.associate_id.get(),
                     write.presence.status.number(),
                     write.presence.message.as_deref(),
-                    now
+                    now,
+                    write.by.0,
+                    write.by.1
                 ])?;
                 if updated == 0 {
                     stored.push(None);

@@ -2,7 +2,7 @@
 //! pages and batches.
 
 use super::{fresh, presence, user};
-use crate::domain::{AssociateId, Message, UserStatus};
+use crate::domain::{Actor, AssociateId, Message, UserStatus};
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, Store,
 };
@@ -24,6 +24,7 @@ fn away_until(until: Option<i64>, if_revision: Option<i64>) -> StatusChange {
         until,
         if_revision,
         at: NOW,
+        actor: Actor::COMMAND_LINE,
     }
 }
 
@@ -33,6 +34,7 @@ fn absence(from: i64, until: i64) -> NewAbsence {
         until,
         message: Message::new(Some(format!("away from {from}"))).unwrap(),
         at: NOW,
+        actor: Actor::COMMAND_LINE,
     }
 }
 
@@ -69,7 +71,11 @@ async fn a_timed_status_is_stored_and_a_stale_revision_changes_nothing() {
 
     // SuperOffice's Set ends the timed status.
     t.store
-        .set_presence(id, presence(UserStatus::StatusNotAvailable, Some("Lunch")))
+        .set_presence(
+            id,
+            presence(UserStatus::StatusNotAvailable, Some("Lunch")),
+            &Actor::COMMAND_LINE,
+        )
         .await
         .unwrap();
     assert_eq!(t.store.presence(id).await.unwrap().unwrap().until, None);
@@ -99,7 +105,11 @@ async fn revisions_grow_with_every_change_and_read_alike_everywhere() {
         match step % 3 {
             0 => {
                 t.store
-                    .set_presence(id, presence(UserStatus::StatusNotAvailable, None))
+                    .set_presence(
+                        id,
+                        presence(UserStatus::StatusNotAvailable, None),
+                        &Actor::COMMAND_LINE,
+                    )
                     .await
                     .unwrap();
             }
@@ -120,6 +130,7 @@ async fn revisions_grow_with_every_change_and_read_alike_everywhere() {
             .set_presence(
                 AssociateId::new(6),
                 presence(UserStatus::StatusNormal, None),
+                &Actor::COMMAND_LINE,
             )
             .await
             .unwrap();
@@ -192,11 +203,21 @@ async fn absences_are_planned_without_overlap_up_to_the_limit_and_cancelled() {
     );
     assert_eq!(stored.absences.as_deref().unwrap()[0], first);
 
-    assert!(t.store.cancel_absence(id, first.id, NOW).await.unwrap());
-    assert!(!t.store.cancel_absence(id, first.id, NOW).await.unwrap());
+    assert!(
+        t.store
+            .cancel_absence(id, first.id, NOW, &Actor::COMMAND_LINE)
+            .await
+            .unwrap()
+    );
     assert!(
         !t.store
-            .cancel_absence(AssociateId::new(6), 1, NOW)
+            .cancel_absence(id, first.id, NOW, &Actor::COMMAND_LINE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !t.store
+            .cancel_absence(AssociateId::new(6), 1, NOW, &Actor::COMMAND_LINE)
             .await
             .unwrap(),
         "another user's"
@@ -256,14 +277,19 @@ async fn upkeep_deletes_only_absences_that_ended_before_its_time() {
             .await
             .unwrap();
     }
-    t.store.housekeeping(0, NOW + 2 * HOUR).await.unwrap();
-    let left = t.store.read_presence(id).await.unwrap().unwrap();
-    let starts: Vec<i64> = left
-        .absences
-        .as_deref()
-        .unwrap()
-        .iter()
-        .map(|a| a.from)
-        .collect();
-    assert_eq!(starts, [NOW + 2 * HOUR]);
+    let starts = async || -> Vec<i64> {
+        let left = t.store.read_presence(id).await.unwrap().unwrap();
+        left.absences
+            .as_deref()
+            .unwrap()
+            .iter()
+            .map(|a| a.from)
+            .collect()
+    };
+    // An end the timer has not recorded yet is kept for it.
+    t.store.housekeeping(0, NOW + 2 * HOUR, 0).await.unwrap();
+    assert_eq!(starts().await, [NOW, NOW + 2 * HOUR]);
+    t.store.record_due_timers(NOW + 2 * HOUR).await.unwrap();
+    t.store.housekeeping(0, NOW + 2 * HOUR, 0).await.unwrap();
+    assert_eq!(starts().await, [NOW + 2 * HOUR]);
 }

@@ -60,6 +60,8 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
         super::absences,
         super::plan_absence,
         super::cancel_absence,
+        super::changes::changes,
+        super::feed::stream,
         openapi_json,
         get_user_presence_status,
         set_user_presence_status,

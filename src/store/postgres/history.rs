@@ -1,0 +1,275 @@
+//! The history on PostgreSQL: read from the change log once every change committed is
+//! numbered, recorded by the trigger of migration 0007 and, for absences and timers, here;
+//! trimmed by age.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::changes::number_user_changes;
+use super::presence::{presence_columns, presence_from_row, presence_tables};
+use super::{PostgresStore, classify};
+use crate::domain::{Actor, AssociateId, ChangeKind, Presence, RecordedStatus};
+use crate::store::StoreError;
+use crate::store::history::{
+    ChangeColumns, ChangePage, HistoryQuery, change_columns, edge_change, written_by,
+};
+
+/// Changes deleted in one statement of trimming.
+const TRIM_STEP: i64 = 10_000;
+
+/// Due timers recorded in one transaction at most; the rest in the next.
+const TIMER_STEP: i64 = 1000;
+
+fn change_from_row(row: &Row) -> ChangeColumns {
+    let status = |first: usize| {
+        (
+            row.get::<_, Option<i16>>(first).map(i64::from),
+            row.get::<_, Option<String>>(first + 1),
+            row.get::<_, Option<i64>>(first + 2),
+        )
+    };
+    ChangeColumns {
+        revision: row.get(0),
+        at: row.get(1),
+        associate_id: row.get(2),
+        kind: row.get(3),
+        from: status(4),
+        to: status(7),
+        absence: row.get(10),
+        by: row.get(11),
+        via: row.get(12),
+    }
+}
+
+impl PostgresStore {
+    pub(in crate::store) async fn history(
+        &self,
+        query: HistoryQuery,
+    ) -> Result<ChangePage, StoreError> {
+        let client = self.client().await?;
+        // Every change committed before now is numbered: none can appear later below a
+        // revision this page reaches.
+        let (latest, oldest) = number_user_changes(&client).await?;
+        let after = match query.after {
+            Some(after) if after + 1 < oldest => {
+                return Ok(ChangePage {
+                    changes: Vec::new(),
+                    reached: after,
+                    expired: true,
+                });
+            }
+            Some(after) => after,
+            None => 0,
+        };
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let since = query.since.unwrap_or(i64::MIN);
+        let statement = client
+            .prepare_cached(concat!(
+                "SELECT ",
+                change_columns!(),
+                " FROM user_change c
+                  WHERE c.revision > $1 AND c.revision <= $2 AND c.kind IS NOT NULL
+                    AND c.at >= $3 AND ($4::INTEGER IS NULL OR c.associate_id = $4)
+                  ORDER BY c.revision LIMIT $5"
+            ))
+            .await
+            .map_err(classify)?;
+        let associate = query.associate.map(AssociateId::get);
+        let rows = client
+            .query(&statement, &[&after, &latest, &since, &associate, &limit])
+            .await
+            .map_err(classify)?;
+        let full = rows.len() as i64 >= limit;
+        let changes = rows
+            .iter()
+            .map(|row| change_from_row(row).into_change())
+            .collect::<Result<Vec<_>, _>>()?;
+        let reached = match changes.last() {
+            Some(last) if full => last.revision,
+            _ => latest.max(after),
+        };
+        Ok(ChangePage {
+            changes,
+            reached,
+            expired: false,
+        })
+    }
+
+    pub(in crate::store) async fn latest_change(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(number_user_changes(&client).await?.0)
+    }
+
+    /// One transaction: a timed status is claimed by the row update itself (a second node's
+    /// update finds it ended already), an absence's edge by its row lock (`SKIP LOCKED`), so
+    /// each is recorded by exactly one node.
+    pub(in crate::store) async fn record_due_timers(&self, now: i64) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let (by, _) = written_by(&Actor::TIMER);
+        let ended = tx
+            .execute(
+                "UPDATE service_user
+                 SET status = 1, message = NULL, until = NULL, updated_at = until,
+                     changed_by = $2, changed_via = NULL
+                 WHERE until IS NOT NULL AND until <= $1",
+                &[&now, &by],
+            )
+            .await
+            .map_err(classify)?;
+        let mut recorded = usize::try_from(ended).unwrap_or(usize::MAX);
+        for (select, mark) in [
+            (
+                "SELECT id, associate_id, starts_at FROM absence
+                 WHERE NOT start_recorded AND starts_at <= $1
+                 ORDER BY starts_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "UPDATE absence SET start_recorded = TRUE WHERE id = $1",
+            ),
+            (
+                "SELECT id, associate_id, ends_at FROM absence
+                 WHERE NOT end_recorded AND ends_at <= $1
+                 ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "UPDATE absence SET end_recorded = TRUE WHERE id = $1",
+            ),
+        ] {
+            let due = tx
+                .query(select, &[&now, &TIMER_STEP])
+                .await
+                .map_err(classify)?;
+            for row in due {
+                let (id, associate_id, at): (i64, i32, i64) = (row.get(0), row.get(1), row.get(2));
+                tx.execute(mark, &[&id]).await.map_err(classify)?;
+                let associate_id = AssociateId::new(associate_id);
+                let presence = presence_in(&tx, associate_id).await?;
+                if let Some((from, to)) = edge_change(&presence, at) {
+                    log_change(
+                        &tx,
+                        associate_id,
+                        &LoggedChange {
+                            at,
+                            kind: ChangeKind::Status,
+                            from: Some(from),
+                            to: Some(to),
+                            absence: None,
+                            actor: &Actor::TIMER,
+                        },
+                    )
+                    .await?;
+                    recorded += 1;
+                }
+            }
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(recorded)
+    }
+
+    /// Deletes the oldest changes made before `before`, a prefix of the log only (a reader
+    /// whose cursor lies in it is told so rather than finding holes), in steps, never the
+    /// newest numbered change: numbering goes on from it. Any node may run it at any time.
+    pub(in crate::store) async fn trim_history(&self, before: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "DELETE FROM user_change WHERE revision < LEAST(
+                     coalesce((SELECT min(revision) FROM user_change WHERE at >= $1),
+                              (SELECT max(revision) FROM user_change)),
+                     (SELECT min(revision) FROM user_change) + $2,
+                     (SELECT max(revision) FROM user_change))",
+            )
+            .await
+            .map_err(classify)?;
+        loop {
+            let deleted = client
+                .execute(&statement, &[&before, &TRIM_STEP])
+                .await
+                .map_err(classify)?;
+            if i64::try_from(deleted).unwrap_or(i64::MAX) < TRIM_STEP {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The user's presence as the transaction sees it; the caller has locked the user's row.
+pub(super) async fn presence_in(
+    client: &impl GenericClient,
+    associate_id: AssociateId,
+) -> Result<Presence, StoreError> {
+    let row = client
+        .query_one(
+            concat!(
+                "SELECT ",
+                presence_columns!(),
+                " FROM ",
+                presence_tables!(),
+                " WHERE u.associate_id = $1"
+            ),
+            &[&associate_id.get()],
+        )
+        .await
+        .map_err(classify)?;
+    Ok(presence_from_row(&row, 0)?.0)
+}
+
+/// A change the program logs itself, where the trigger does not: an absence planned or
+/// cancelled, or one starting or ending.
+pub(super) struct LoggedChange<'a> {
+    pub at: i64,
+    pub kind: ChangeKind,
+    pub from: Option<RecordedStatus>,
+    pub to: Option<RecordedStatus>,
+    pub absence: Option<String>,
+    pub actor: &'a Actor,
+}
+
+/// Logs a change of the user that the trigger does not, as it logs a change of the row: every
+/// node's cache then reads the user again, and the user's revision moves on once numbered.
+pub(super) async fn log_change(
+    tx: &tokio_postgres::Transaction<'_>,
+    associate_id: AssociateId,
+    change: &LoggedChange<'_>,
+) -> Result<(), StoreError> {
+    let (by, via) = written_by(change.actor);
+    let status = |recorded: &Option<RecordedStatus>| {
+        recorded.as_ref().map_or((None, None, None), |r| {
+            (
+                Some(super::status_column(&r.presence)),
+                r.presence.message.as_deref().map(str::to_owned),
+                r.until,
+            )
+        })
+    };
+    let (from_status, from_message, from_until) = status(&change.from);
+    let (to_status, to_message, to_until) = status(&change.to);
+    tx.execute(
+        "INSERT INTO user_change (associate_id, login, at, kind, from_status, from_message,
+                                  from_until, to_status, to_message, to_until, absence,
+                                  changed_by, changed_via)
+         SELECT associate_id, login, $2::BIGINT, $3::TEXT, $4::SMALLINT, $5::TEXT, $6::BIGINT,
+                $7::SMALLINT, $8::TEXT, $9::BIGINT, $10::TEXT, $11::TEXT, $12::TEXT
+         FROM service_user WHERE associate_id = $1",
+        &[
+            &associate_id.get(),
+            &change.at,
+            &change.kind.name(),
+            &from_status,
+            &from_message,
+            &from_until,
+            &to_status,
+            &to_message,
+            &to_until,
+            &change.absence,
+            &by,
+            &via,
+        ],
+    )
+    .await
+    .map_err(classify)?;
+    tx.execute(
+        "UPDATE service_user SET updated_at = GREATEST(updated_at, $2) WHERE associate_id = $1",
+        &[&associate_id.get(), &change.at],
+    )
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
