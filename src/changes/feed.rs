@@ -157,7 +157,8 @@ impl Feed {
         self.inner.reached.subscribe()
     }
 
-    /// Whether the server is shutting down, as a receiver streams wait on.
+    /// Whether the server is shutting down, as a receiver streams wait on. Each stream holds
+    /// one for as long as it is open: they are how the feed counts its streams.
     pub fn closing(&self) -> watch::Receiver<bool> {
         self.inner.closed.subscribe()
     }
@@ -172,35 +173,67 @@ impl Feed {
         self.inner.closed.receiver_count()
     }
 
-    /// Reads the change log into the ring until the task is dropped: every change after the
-    /// newest at start, in revision order.
+    /// Reads the change log into the ring until the task is dropped, while any stream is
+    /// open: with none, it reads nothing (the Sets of a node nobody streams from pay nothing
+    /// for the feed), and the first stream to open starts the ring afresh at the newest change.
     pub async fn run(self) {
-        let mut start = None;
-        while start.is_none() {
-            match self.inner.store.latest_revision().await {
-                Ok(latest) => start = Some(latest),
-                Err(error) => {
-                    repeated::FEED_FAILED.report(|unlogged| {
-                        tracing::warn!(%error, unlogged, "the change feed cannot start; will try again");
-                    });
-                    tokio::time::sleep(LOOK_INTERVAL).await;
+        if self.inner.store.notifies_changes() {
+            tokio::spawn(self.clone().listen());
+        }
+        let mut started = false;
+        loop {
+            if self.streams() == 0 {
+                started = false;
+                self.inner.wake.notified().await;
+                continue;
+            }
+            if !started {
+                match self.inner.store.latest_revision().await {
+                    Ok(latest) => {
+                        self.inner
+                            .ring
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .restart(latest);
+                        self.inner.reached.send_replace(latest);
+                        started = true;
+                    }
+                    Err(error) => {
+                        repeated::FEED_FAILED.report(|unlogged| {
+                            tracing::warn!(%error, unlogged, "the change feed cannot start; will try again");
+                        });
+                        tokio::time::sleep(LOOK_INTERVAL).await;
+                        continue;
+                    }
                 }
             }
-        }
-        let start = start.expect("set above");
-        self.inner
-            .ring
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .restart(start);
-        self.inner.reached.send_replace(start);
-        loop {
             if let Err(error) = self.read_new().await {
                 repeated::FEED_FAILED.report(|unlogged| {
                     tracing::warn!(%error, unlogged, "reading the change log failed; will try again");
                 });
             }
             let _ = tokio::time::timeout(LOOK_INTERVAL, self.inner.wake.notified()).await;
+        }
+    }
+
+    /// Wakes the reader whenever the database tells of a change committed by any node
+    /// (PostgreSQL's `LISTEN`), reconnecting after a failure.
+    async fn listen(self) {
+        loop {
+            let feed = self.clone();
+            let ended = self
+                .inner
+                .store
+                .listen_for_changes(move || feed.wake())
+                .await;
+            if let Err(error) = ended {
+                repeated::FEED_FAILED.report(|unlogged| {
+                    tracing::warn!(%error, unlogged, "listening for changes failed; will try again");
+                });
+            }
+            // A change committed meanwhile is found by the reader's own look.
+            self.wake();
+            tokio::time::sleep(LOOK_INTERVAL).await;
         }
     }
 

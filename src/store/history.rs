@@ -43,6 +43,25 @@ impl Store {
         on_backend!(self, history(query))
     }
 
+    /// Whether the database tells of changes as they commit ([`Store::listen_for_changes`]):
+    /// PostgreSQL does; SQLite's changes are found by looking.
+    pub fn notifies_changes(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Calls `on_change` whenever a transaction that logged a change commits, on any node,
+    /// until the listening connection fails or closes. Only a wake-up: a notification lost
+    /// meanwhile is made up for by looking at the log. On SQLite it returns at once.
+    pub async fn listen_for_changes(
+        &self,
+        on_change: impl Fn() + Send + 'static,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(p) => p.listen_for_changes(on_change).await,
+        }
+    }
+
     /// The newest revision of the change log: where a feed that starts now begins.
     pub async fn latest_revision(&self) -> Result<i64, StoreError> {
         on_backend!(self, latest_change())

@@ -61,6 +61,7 @@ on_both_backends!(
     an_import_adds_all_or_nothing_and_leaves_users_found_as_they_are,
 );
 
+mod history;
 mod presence;
 
 struct TestStore {

@@ -310,7 +310,7 @@ impl Request {
         self
     }
 
-    fn to_bytes(&self, address: SocketAddr) -> Vec<u8> {
+    pub fn to_bytes(&self, address: SocketAddr) -> Vec<u8> {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {address}\r\n",
             self.method, self.path

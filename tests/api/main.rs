@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod changes;
 mod cli;
 mod config;
 mod errors;

@@ -81,7 +81,15 @@ pub(super) async fn stream(
             None => feed.store().latest_revision().await?,
         };
         let (events, received) = mpsc::channel(QUEUE);
-        tokio::spawn(send_changes(feed.clone(), cursor, associates, events));
+        // Counted as open before the reader is woken, which reads only while a stream is.
+        let closing = feed.closing();
+        tokio::spawn(send_changes(
+            feed.clone(),
+            cursor,
+            associates,
+            events,
+            closing,
+        ));
         feed.wake();
         let mut response = Response::new(axum::body::Body::new(EventBody(received)));
         let headers = response.headers_mut();
@@ -119,10 +127,10 @@ async fn send_changes(
     mut cursor: i64,
     associates: Vec<AssociateId>,
     events: mpsc::Sender<Bytes>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     let passes = |id: AssociateId| associates.is_empty() || associates.binary_search(&id).is_ok();
     let mut reached = feed.watch();
-    let mut closing = feed.closing();
     loop {
         if *closing.borrow() {
             return;

@@ -473,7 +473,7 @@ async fn put_status(
         };
         let wanted = change.if_revision;
         match state.store().set_status(associate_id, change).await? {
-            StatusChanged::Stored => {}
+            StatusChanged::Stored => state.feed().wake(),
             StatusChanged::NoUser => return Err(no_user(associate_id)),
             StatusChanged::Stale => {
                 return Err(ApiError::PreconditionFailed(
@@ -567,6 +567,7 @@ async fn plan_absence(
             .await?;
         match planned {
             AbsencePlanned::Planned(absence) => {
+                state.feed().wake();
                 let mut response = json(StatusCode::CREATED, &AbsenceBody::new(&absence));
                 let location = format!("{}/{}", uri.path().trim_end_matches('/'), absence.id);
                 if let Ok(location) = HeaderValue::from_str(&location) {
@@ -612,6 +613,7 @@ async fn cancel_absence(State(state): State<AppState>, uri: Uri, headers: Header
             .cancel_absence(associate_id, absence_id, now(state), &caller.actor())
             .await?
         {
+            state.feed().wake();
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
             Err(ApiError::NotFound)

@@ -168,6 +168,8 @@ impl PostgresStore {
     /// newest numbered change: numbering goes on from it. Any node may run it at any time.
     pub(in crate::store) async fn trim_history(&self, before: i64) -> Result<(), StoreError> {
         let client = self.client().await?;
+        // Numbered first: the first change young enough to keep may still be unnumbered.
+        number_user_changes(&client).await?;
         let statement = client
             .prepare_cached(
                 "DELETE FROM user_change WHERE revision < LEAST(

@@ -12,6 +12,7 @@
 mod backup;
 mod changes;
 mod history;
+mod listen;
 mod lockout;
 mod presence;
 mod resources;
@@ -52,6 +53,8 @@ pub struct PostgresStore {
     sets: Arc<tokio::sync::Semaphore>,
     /// The permits of `sets` in all.
     set_queue: usize,
+    /// How to connect, for the listening connection outside the pool (`listen.rs`).
+    config: Arc<tokio_postgres::Config>,
 }
 
 impl PostgresStore {
@@ -71,6 +74,7 @@ impl PostgresStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
+        let listen_config = Arc::new(config.clone());
         let manager = match config.get_ssl_mode() {
             SslMode::Disable => Manager::from_config(config, NoTls, manager_config),
             _ => Manager::from_config(config, tls()?, manager_config),
@@ -91,6 +95,7 @@ impl PostgresStore {
             rounds: Arc::default(),
             sets: Arc::new(tokio::sync::Semaphore::new(settings.set_queue.max(1))),
             set_queue: settings.set_queue.max(1),
+            config: listen_config,
         })
     }
 
