@@ -209,8 +209,15 @@ pub struct StoreStats {
     pub sets_waiting: u64,
 }
 
-/// The OpenMetrics text of every metric, the store's as of now.
-pub fn encode(store: StoreStats) -> String {
+/// What the metrics report of the change feed now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Change streams open.
+    pub streams: u64,
+}
+
+/// The OpenMetrics text of every metric, the store's and the feed's as of now.
+pub fn encode(store: StoreStats, feed: FeedStats) -> String {
     let mut registry = Registry::with_prefix("presence");
     let counter = |value: u64| {
         let counter = Counter::<u64>::default();
@@ -247,6 +254,11 @@ pub fn encode(store: StoreStats) -> String {
         "Sets waiting for their commit",
         gauge(store.sets_waiting),
     );
+    registry.register(
+        "change_streams",
+        "Change streams open (GET /presence/v1/changes/stream)",
+        gauge(feed.streams),
+    );
     let mut text = String::with_capacity(8 * 1024);
     // Writing to a String cannot fail; the encoder's errors are the writer's.
     let encoded = encode_registry(&mut text, &EVENTS.registry)
@@ -278,11 +290,11 @@ mod tests {
                 .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
                 .unwrap_or(0)
         };
-        let before = encode(StoreStats::default());
+        let before = encode(StoreStats::default(), FeedStats::default());
         request(Operation::SignOut, 200, Duration::from_millis(1));
         request(Operation::SignOut, 403, Duration::from_millis(1));
         request(Operation::SignOut, 403, Duration::from_millis(1));
-        let after = encode(StoreStats::default());
+        let after = encode(StoreStats::default(), FeedStats::default());
         assert_eq!(count(&after, ok) - count(&before, ok), 1);
         assert_eq!(count(&after, refused) - count(&before, refused), 2);
     }

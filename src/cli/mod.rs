@@ -4,6 +4,7 @@
 
 mod admin;
 mod config_file;
+mod history;
 mod import;
 mod presence;
 mod serve;
@@ -93,6 +94,8 @@ pub enum Command {
     /// Plan, list or cancel absences.
     #[command(subcommand)]
     Absence(AbsenceCommand),
+    /// Print the changes the history keeps, oldest first: who changed what, when, and how.
+    History(history::HistoryArgs),
     /// Issue or revoke SOTicket tickets.
     #[command(subcommand)]
     Ticket(TicketCommand),
@@ -163,6 +166,8 @@ pub enum CliError {
         associate_id: AssociateId,
         absence_id: i64,
     },
+    #[error("the changes after revision {0} are no longer kept; start without --after")]
+    HistoryExpired(i64),
     #[error("no Service user has the login '{0}'")]
     UnknownLogin(String),
     #[error("'{login}' holds no such ticket")]
@@ -255,6 +260,7 @@ impl Cli {
             Command::User(command) => admin::user(&store, command).await?,
             Command::Status(command) => presence::status(&store, command).await?,
             Command::Absence(command) => presence::absence(&store, command).await?,
+            Command::History(args) => history::history(&store, args).await?,
             Command::Ticket(command) => admin::ticket(&store, command).await?,
             Command::Token(command) => admin::token(&store, command).await?,
             Command::App(command) => admin::app(&store, command).await?,

@@ -93,7 +93,7 @@ impl TimeArg {
 }
 
 /// Reads RFC 3339, or a duration as numbers each followed by a unit, s, m, h or d (`1h30m`).
-fn parse_time(text: &str) -> Result<TimeArg, String> {
+pub(super) fn parse_time(text: &str) -> Result<TimeArg, String> {
     if let Ok(at) = timestamp::parse(text) {
         return Ok(TimeArg::At(at));
     }

@@ -17,7 +17,10 @@ pub const METRICS: &str = "/metrics";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = crate::metrics::encode(state.store().stats());
+    let feed = crate::metrics::FeedStats {
+        streams: u64::try_from(state.feed().streams()).unwrap_or(u64::MAX),
+    };
+    let text = crate::metrics::encode(state.store().stats(), feed);
     (
         [(CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS))],
         text,

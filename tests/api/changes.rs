@@ -19,6 +19,7 @@ both_backends!(
     a_stream_behind_the_history_is_told_to_reset,
     an_idle_stream_sends_a_comment_every_fifteen_seconds,
     a_stream_resumed_after_the_server_was_killed_misses_nothing,
+    a_timer_due_while_no_server_ran_is_recorded_with_its_time_at_the_next_start,
 );
 
 /// One Server-Sent Event.
@@ -261,9 +262,21 @@ async fn a_cursor_older_than_the_history_is_gone() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
 
+/// The value of a metric, from `GET /metrics`.
+async fn metric(app: &TestApp, series: &str) -> String {
+    let scrape = app.send(Request::new("GET", "/metrics")).await;
+    scrape
+        .text()
+        .lines()
+        .find_map(|line| Some(line.strip_prefix(series)?.strip_prefix(' ')?.to_owned()))
+        .unwrap_or_default()
+}
+
 async fn a_stream_sends_each_change_once_in_order_and_resumes_after_its_last_id() {
     let app = spawn_app().await;
+    assert_eq!(metric(&app, "presence_change_streams").await, "0");
     let mut stream = Stream::open(app.address, "", None).await;
+    assert_eq!(metric(&app, "presence_change_streams").await, "1");
     superoffice_set(&app, USER, USER_ID, "StatusNotAvailable", "one").await;
     superoffice_set(&app, USER, USER_ID, "StatusNormal", "two").await;
     let first = stream.change().await;
@@ -277,9 +290,15 @@ async fn a_stream_sends_each_change_once_in_order_and_resumes_after_its_last_id(
     );
     assert!(first_id < second_id);
     drop(stream);
+    // The server notices the client left when it next writes: a change does.
+    superoffice_set(&app, USER, USER_ID, "StatusNotAvailable", "three").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&app, "presence_change_streams").await != "0" {
+        assert!(Instant::now() < deadline, "the stream's task ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Changes while the client is away, then a reconnection after the first event.
-    superoffice_set(&app, USER, USER_ID, "StatusNotAvailable", "three").await;
     let mut resumed = Stream::open(app.address, "", first.id.as_deref()).await;
     superoffice_set(&app, USER, USER_ID, "StatusNormal", "four").await;
     let messages: Vec<Value> = [
@@ -323,7 +342,11 @@ async fn a_stream_filters_by_associate_and_tells_of_timers() {
     assert_eq!(others.change().await.json()["associateId"], ADMIN_ID);
     // The minute passes: the timer records the end within a second.
     app.clock.advance(Duration::from_secs(61));
-    let ended = mine.change().await.json();
+    let ended = mine
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the timer's change within a second")
+        .json();
     assert_eq!(ended["by"], json!({"kind": "timer"}));
     assert_eq!(ended["at"], until);
     assert_eq!(ended["to"]["status"], "StatusNormal");
@@ -516,4 +539,73 @@ fn two_nodes_stream_every_change_of_either_and_a_node_stopping_loses_none() {
         assert_eq!(seen_two, history[5..]);
         assert_eq!(seen_one, history);
     });
+}
+
+/// `presence history` as JSON lines.
+fn history_cli(database_url: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["history", "--json"];
+    all.extend_from_slice(args);
+    let output = run_presence(database_url, &all, "");
+    assert!(output.status.success(), "{}", error(&output));
+    stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+async fn a_timer_due_while_no_server_ran_is_recorded_with_its_time_at_the_next_start() {
+    let database = fresh_database().await;
+    let url = database.url.as_str();
+    for args in [
+        &["migrate"][..],
+        &[
+            "user",
+            "add",
+            "bob",
+            "--associate-id",
+            "5",
+            "--password-stdin",
+        ],
+        &[
+            "status",
+            "set",
+            "5",
+            "StatusNotAvailable",
+            "--message",
+            "Brb",
+            "--until",
+            "1s",
+        ],
+    ] {
+        let output = run_presence(url, args, "bob-secret\n");
+        assert!(output.status.success(), "{args:?}: {}", error(&output));
+    }
+    let set = history_cli(url, &["--associate", "5"]);
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert_eq!(set[0]["kind"], "userAdded");
+    assert_eq!(set[1]["by"], json!({"kind": "commandLine"}));
+    let until = set[1]["to"]["until"].clone();
+    // Due while nothing runs; recorded by the first server to start, with the time it was due.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let _server = ServerProcess::start(url, &[]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let ended = loop {
+        let found = history_cli(url, &["--associate", "5"]);
+        if found.len() == 3 {
+            break found[2].clone();
+        }
+        assert!(Instant::now() < deadline, "no timer change: {found:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ended["by"], json!({"kind": "timer"}));
+    assert_eq!(ended["at"], until);
+    assert_eq!(ended["to"]["status"], "StatusNormal");
+    // Filters: none since a time after it, and columns name who made each change.
+    assert!(history_cli(url, &["--since", "2999-01-01T00:00:00Z"]).is_empty());
+    let output = run_presence(url, &["history", "--associate", "5"], "");
+    let text = stdout(&output);
+    assert!(
+        text.contains("userAdded") && text.contains("commandLine") && text.contains("timer"),
+        "{text}"
+    );
 }

@@ -20,12 +20,12 @@ use crate::timestamp;
 pub fn change_json(change: &Change) -> String {
     let status = |recorded: &Option<RecordedStatus>| match recorded {
         None => "null".to_owned(),
-        Some(r) => json!({
-            "status": r.presence.status.name(),
-            "message": r.presence.message.as_deref(),
-            "until": r.until.map(timestamp::format),
-        })
-        .to_string(),
+        Some(r) => format!(
+            r#"{{"status":"{}","message":{},"until":{}}}"#,
+            r.presence.status.name(),
+            json!(r.presence.message.as_deref()),
+            json!(r.until.map(timestamp::format)),
+        ),
     };
     // `absence`, `by` and `via` are JSON the store wrote itself.
     format!(
