@@ -8,6 +8,7 @@
 //! looks anyway every [`LOOK_INTERVAL`], so a lost wake-up delays a change and never loses it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -99,6 +100,15 @@ impl Ring {
     }
 }
 
+/// A stream counted as open ([`Feed::open_stream`]).
+pub struct OpenStream(Arc<Inner>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The node's feed; cheap to clone.
 #[derive(Clone)]
 pub struct Feed {
@@ -114,6 +124,8 @@ struct Inner {
     reached: watch::Sender<i64>,
     /// Set when the server shuts down: streams end.
     closed: watch::Sender<bool>,
+    /// Streams open now.
+    streams: AtomicUsize,
     /// How the change JSON is written (`http::presence::changes::change_json`).
     render: fn(&Change) -> String,
 }
@@ -127,6 +139,7 @@ impl Feed {
                 wake: Notify::new(),
                 reached: watch::channel(-1).0,
                 closed: watch::channel(false).0,
+                streams: AtomicUsize::new(0),
                 render,
             }),
         }
@@ -157,8 +170,13 @@ impl Feed {
         self.inner.reached.subscribe()
     }
 
-    /// Whether the server is shutting down, as a receiver streams wait on. Each stream holds
-    /// one for as long as it is open: they are how the feed counts its streams.
+    /// Counts a stream as open until the guard is dropped: the reader reads only while one is.
+    pub fn open_stream(&self) -> OpenStream {
+        self.inner.streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(self.inner.clone())
+    }
+
+    /// Whether the server is shutting down, as a receiver streams wait on.
     pub fn closing(&self) -> watch::Receiver<bool> {
         self.inner.closed.subscribe()
     }
@@ -170,7 +188,7 @@ impl Feed {
 
     /// Streams open now, for the metrics.
     pub fn streams(&self) -> usize {
-        self.inner.closed.receiver_count()
+        self.inner.streams.load(Ordering::Relaxed)
     }
 
     /// Reads the change log into the ring until the task is dropped, while any stream is

@@ -4,9 +4,11 @@
 //! [`KEEP_ALIVE`] so that proxies keep it open, and `event: reset` when the cursor is older
 //! than the history keeps (the stream then goes on from the newest change).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,13 +17,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use hyper::body::Frame;
-use tokio::sync::mpsc;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 
 use super::as_caller;
 use super::changes::{associate, revision};
 use super::query::Query;
 use super::wire::invalid;
-use crate::changes::feed::{Event, Feed};
+use crate::changes::feed::{Event, Feed, OpenStream};
 use crate::domain::AssociateId;
 use crate::http::connection::Streaming;
 use crate::http::error::ApiError;
@@ -33,10 +36,6 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Associates one stream may filter by at most.
 const MAX_ASSOCIATES: usize = 1000;
-
-/// Events waiting to be written to one stream at most: a client that reads slowly holds its
-/// stream's task, not the server's memory.
-const QUEUE: usize = 16;
 
 /// Changes read from the history at a time by a stream behind the feed's ring.
 const HISTORY_STEP: usize = 500;
@@ -80,18 +79,10 @@ pub(super) async fn stream(
             Some(after) => after,
             None => feed.store().latest_revision().await?,
         };
-        let (events, received) = mpsc::channel(QUEUE);
         // Counted as open before the reader is woken, which reads only while a stream is.
-        let closing = feed.closing();
-        tokio::spawn(send_changes(
-            feed.clone(),
-            cursor,
-            associates,
-            events,
-            closing,
-        ));
+        let body = EventBody::new(feed.clone(), cursor, associates);
         feed.wake();
-        let mut response = Response::new(axum::body::Body::new(EventBody(received)));
+        let mut response = Response::new(axum::body::Body::new(body));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -118,79 +109,6 @@ fn associates(text: &str) -> Result<Vec<AssociateId>, ApiError> {
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
-}
-
-/// The stream's task: sends every change after `cursor` that passes the filter, then waits for
-/// more, until the client leaves or the server shuts down.
-async fn send_changes(
-    feed: Feed,
-    mut cursor: i64,
-    associates: Vec<AssociateId>,
-    events: mpsc::Sender<Bytes>,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-) {
-    let passes = |id: AssociateId| associates.is_empty() || associates.binary_search(&id).is_ok();
-    let mut reached = feed.watch();
-    loop {
-        if *closing.borrow() {
-            return;
-        }
-        // What to send now, gathered before any await: the ring is not held across one.
-        let (ready, ring_reached, behind) = {
-            let ring = feed.ring();
-            let ring_reached = ring.reached();
-            if ring_reached >= 0 && ring.covers(cursor) {
-                let ready: Vec<Bytes> = ring
-                    .after(cursor)
-                    .filter(|e| passes(e.associate_id))
-                    .map(|e| e.bytes.clone())
-                    .collect();
-                (ready, ring_reached, false)
-            } else {
-                (Vec::new(), ring_reached, ring_reached >= 0)
-            }
-        };
-        let sent = if behind {
-            match from_history(&feed, cursor, &associates).await {
-                Ok(Read::Changes(batch, next)) => {
-                    cursor = next;
-                    batch
-                }
-                Ok(Read::Reset) => {
-                    cursor = ring_reached;
-                    vec![reset(ring_reached)]
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "a stream could not read the history");
-                    tokio::time::sleep(crate::changes::feed::LOOK_INTERVAL).await;
-                    continue;
-                }
-            }
-        } else {
-            cursor = cursor.max(ring_reached);
-            ready
-        };
-        for bytes in sent {
-            if events.send(bytes).await.is_err() {
-                return;
-            }
-        }
-        if behind {
-            continue;
-        }
-        if cursor >= *reached.borrow_and_update() {
-            tokio::select! {
-                changed = reached.changed() => if changed.is_err() { return },
-                _ = closing.changed() => return,
-                () = events.closed() => return,
-                () = tokio::time::sleep(KEEP_ALIVE) => {
-                    if events.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
 }
 
 enum Read {
@@ -237,8 +155,81 @@ fn reset(latest: i64) -> Bytes {
     ))
 }
 
-/// The response body: the events the stream's task sends, as they come.
-struct EventBody(mpsc::Receiver<Bytes>);
+/// The response body, polled by the connection itself: no task or queue of its own per
+/// stream, so that a change reaching ten thousand streams costs ten thousand polls and writes,
+/// and little more.
+///
+/// Each poll answers, in turn: the next event gathered already; the end, once the server shuts
+/// down; the history's next page, while the stream is behind the feed's ring; what the ring
+/// holds after the cursor (through the filter); a keep-alive comment once the stream has been
+/// silent for [`KEEP_ALIVE`]; else it waits for the ring to grow.
+struct EventBody {
+    feed: Feed,
+    /// The newest revision the stream has passed on (or skipped, through its filter).
+    cursor: i64,
+    /// Sorted; empty for every associate.
+    associates: Vec<AssociateId>,
+    /// Events gathered and not yet sent.
+    ready: VecDeque<Bytes>,
+    reached: watch::Receiver<i64>,
+    closing: watch::Receiver<bool>,
+    /// Counts the stream as open while it is.
+    _open: OpenStream,
+    /// A page of the history being read, while the stream is behind the ring.
+    reading: Option<Pin<Box<dyn Future<Output = Result<Read, StoreError>> + Send>>>,
+    /// The wait for the ring to grow (or the server to shut down).
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// When the last bytes were sent; the keep-alive timer is moved on from it only when it
+    /// fires, not at every event.
+    last_sent: Instant,
+    keep_alive: Pin<Box<Sleep>>,
+}
+
+impl EventBody {
+    fn new(feed: Feed, cursor: i64, associates: Vec<AssociateId>) -> Self {
+        let reached = feed.watch();
+        let closing = feed.closing();
+        let now = Instant::now();
+        Self {
+            _open: feed.open_stream(),
+            feed,
+            cursor,
+            associates,
+            ready: VecDeque::new(),
+            reached,
+            closing,
+            reading: None,
+            waiting: None,
+            last_sent: now,
+            keep_alive: Box::pin(tokio::time::sleep_until(now + KEEP_ALIVE)),
+        }
+    }
+
+    /// Gathers what the ring holds after the cursor; false when the stream is behind the ring
+    /// (or the ring has not started).
+    fn from_ring(&mut self) -> bool {
+        let ring = self.feed.ring();
+        let reached = ring.reached();
+        if reached < 0 || !ring.covers(self.cursor) {
+            return false;
+        }
+        let associates = &self.associates;
+        self.ready.extend(
+            ring.after(self.cursor)
+                .filter(|e| {
+                    associates.is_empty() || associates.binary_search(&e.associate_id).is_ok()
+                })
+                .map(|e| e.bytes.clone()),
+        );
+        self.cursor = self.cursor.max(reached);
+        true
+    }
+
+    fn send(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.last_sent = Instant::now();
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
 
 impl hyper::body::Body for EventBody {
     type Data = Bytes;
@@ -248,8 +239,78 @@ impl hyper::body::Body for EventBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|event| event.map(|bytes| Ok(Frame::data(bytes))))
+        let this = &mut *self;
+        loop {
+            if let Some(bytes) = this.ready.pop_front() {
+                return this.send(bytes);
+            }
+            if *this.closing.borrow() {
+                return Poll::Ready(None);
+            }
+            if let Some(reading) = &mut this.reading {
+                let read = ready!(reading.as_mut().poll(cx));
+                this.reading = None;
+                match read {
+                    Ok(Read::Changes(batch, next)) => {
+                        this.ready.extend(batch);
+                        this.cursor = next;
+                    }
+                    Ok(Read::Reset) => {
+                        let newest = this.feed.ring().reached();
+                        this.cursor = newest;
+                        this.ready.push_back(reset(newest));
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "a stream could not read the history");
+                        // Tried again once the ring next grows.
+                        this.waiting = Some(wait_for_change(this));
+                    }
+                }
+                continue;
+            }
+            if this.waiting.is_none() {
+                let seen = *this.reached.borrow_and_update();
+                if this.from_ring() {
+                    if !this.ready.is_empty() {
+                        continue;
+                    }
+                } else if seen >= 0 {
+                    let (feed, cursor) = (this.feed.clone(), this.cursor);
+                    let associates = this.associates.clone();
+                    this.reading = Some(Box::pin(async move {
+                        from_history(&feed, cursor, &associates).await
+                    }));
+                    continue;
+                }
+                this.waiting = Some(wait_for_change(this));
+            }
+            if let Some(waiting) = &mut this.waiting
+                && waiting.as_mut().poll(cx).is_ready()
+            {
+                this.waiting = None;
+                continue;
+            }
+            if this.keep_alive.as_mut().poll(cx).is_ready() {
+                let (due, now) = (this.last_sent + KEEP_ALIVE, Instant::now());
+                if now >= due {
+                    this.keep_alive.as_mut().reset(now + KEEP_ALIVE);
+                    return this.send(Bytes::from_static(b": keep-alive\n\n"));
+                }
+                this.keep_alive.as_mut().reset(due);
+                continue;
+            }
+            return Poll::Pending;
+        }
     }
+}
+
+/// Resolves when the ring next grows or the server shuts down.
+fn wait_for_change(body: &EventBody) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let (mut reached, mut closing) = (body.reached.clone(), body.closing.clone());
+    Box::pin(async move {
+        tokio::select! {
+            _ = reached.changed() => {}
+            _ = closing.changed() => {}
+        }
+    })
 }
