@@ -18,6 +18,7 @@ mod resources;
 mod rounds;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
