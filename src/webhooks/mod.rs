@@ -41,8 +41,8 @@ use crate::domain::{AssociateId, Change};
 use crate::metrics;
 use crate::repeated;
 use crate::store::{
-    ClaimedWebhook, Delivery, DeliveryOutcome, HistoryQuery, MAX_WEBHOOKS, Store, StoreError,
-    WebhookClaim, WebhookProgress,
+    ClaimedWebhook, Delivery, DeliveryOutcome, HistoryQuery, MAX_WEBHOOKS, NewWebhook, Store,
+    StoreError, WebhookClaim, WebhookProgress,
 };
 
 pub use self::send::{CONNECT_TIMEOUT, REQUEST_TIMEOUT};
@@ -86,6 +86,66 @@ fn millis(duration: Duration) -> i64 {
 /// The `webhook-id` of a change sent to a webhook: the same for every attempt, on every node.
 pub fn message_id(webhook_id: i64, revision: i64) -> String {
     format!("{webhook_id}-{revision}")
+}
+
+/// Associates one webhook's filter names at most.
+pub const MAX_ASSOCIATES: usize = 1000;
+
+/// Why a webhook cannot be added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadWebhook {
+    #[error(transparent)]
+    Url(#[from] target::BadUrl),
+    #[error("associate ids are positive; {0} is not")]
+    Associate(i64),
+    #[error("the associates name none; leave them out for everyone's changes")]
+    NoAssociates,
+    #[error("a webhook names at most {MAX_ASSOCIATES} associates")]
+    TooManyAssociates,
+}
+
+/// A webhook to add, checked, with a new key; and its secret as shown once (`whsec_...`).
+/// The filter is kept sorted, each associate once.
+pub fn new_webhook(
+    url: &str,
+    associates: Option<Vec<i64>>,
+    at: i64,
+) -> Result<(NewWebhook, String), BadWebhook> {
+    target::check_url(url)?;
+    let associates = associates
+        .map(|ids| {
+            if ids.is_empty() {
+                return Err(BadWebhook::NoAssociates);
+            }
+            if ids.len() > MAX_ASSOCIATES {
+                return Err(BadWebhook::TooManyAssociates);
+            }
+            let mut checked = ids
+                .into_iter()
+                .map(|id| {
+                    i32::try_from(id)
+                        .ok()
+                        .filter(|id| *id > 0)
+                        .map(AssociateId::new)
+                        .ok_or(BadWebhook::Associate(id))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            checked.sort_unstable();
+            checked.dedup();
+            Ok(checked)
+        })
+        .transpose()?;
+    let key = signature::new_key();
+    let secret = signature::secret_text(&key);
+    Ok((
+        NewWebhook {
+            url: url.to_owned(),
+            secret: key,
+            associates,
+            at,
+        },
+        secret,
+    ))
 }
 
 /// The node's deliveries; cheap to clone.

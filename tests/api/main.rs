@@ -22,3 +22,4 @@ mod presence;
 mod presence_cli;
 mod process;
 mod sample;
+mod webhooks;
