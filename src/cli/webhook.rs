@@ -87,7 +87,7 @@ pub(super) async fn webhook(store: &Store, command: WebhookCommand) -> Result<()
                 "AT", "REVISION", "ATTEMPT", "OUTCOME", "STATUS"
             );
             for delivery in deliveries {
-                println!(
+                let row = format!(
                     "{:<24}  {:>10}  {:>7}  {:<9}  {:>6}  {}",
                     timestamp::format(delivery.at),
                     delivery.revision,
@@ -98,6 +98,7 @@ pub(super) async fn webhook(store: &Store, command: WebhookCommand) -> Result<()
                         .map_or_else(|| "-".to_owned(), |s| s.to_string()),
                     delivery.error.as_deref().unwrap_or("")
                 );
+                println!("{}", row.trim_end());
             }
         }
     }
