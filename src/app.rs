@@ -34,6 +34,7 @@ use crate::http::respond;
 use crate::http::service::Service;
 use crate::http::state::AppState;
 use crate::repeated;
+use crate::webhooks::Deliverer;
 
 /// The routes, on lower-case paths: [`Service`] lower-cases every request path first, because
 /// SuperOffice's addresses match in any case.
@@ -118,6 +119,13 @@ pub async fn serve(
         state.auth().clock().clone(),
         state.feed().clone(),
     ));
+    let deliverer = Deliverer::new(
+        state.store().clone(),
+        state.auth().clock().clone(),
+        state.settings().allow_private_webhooks,
+        presence::change_json,
+    );
+    let webhooks = tokio::spawn(deliverer.clone().run(state.feed().watch()));
     let service = Service::new(state.clone(), router(state.clone()));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -177,8 +185,20 @@ pub async fn serve(
     monitor.abort();
     feed.abort();
     timers.abort();
+    // Stopped before its leases are given up, so that it takes none again.
+    webhooks.abort();
+    let _ = webhooks.await;
+    if tokio::time::timeout(RELEASE_TIMEOUT, deliverer.release())
+        .await
+        .is_err()
+    {
+        tracing::warn!("giving up the webhooks' leases took too long; they end by themselves");
+    }
     Ok(())
 }
+
+/// How long a stopping server tries to give up its webhooks' leases.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One connection, with its timeouts (`http/connection.rs`), shut down gracefully with the
 /// others.

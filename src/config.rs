@@ -17,6 +17,9 @@ pub struct HttpSettings {
     pub limits: Limits,
     /// How long the history keeps a change, in days.
     pub history_days: u32,
+    /// Whether webhooks may deliver to loopback and private addresses: off, so that an
+    /// administrator's URL cannot reach what only the server's network can.
+    pub allow_private_webhooks: bool,
 }
 
 impl HttpSettings {
@@ -31,6 +34,7 @@ impl Default for HttpSettings {
             body_limit: Self::DEFAULT_BODY_LIMIT,
             limits: Limits::default(),
             history_days: Self::DEFAULT_HISTORY_DAYS,
+            allow_private_webhooks: false,
         }
     }
 }

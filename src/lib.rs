@@ -37,5 +37,7 @@ pub mod store;
 pub mod tickets;
 /// Times on the presence API's wire: RFC 3339 in, RFC 3339 UTC with milliseconds out.
 pub mod timestamp;
+/// Changes POSTed to administrators' URLs, signed, in order, at least once.
+pub mod webhooks;
 /// Weighted lists of content negotiation (`Accept`, `Accept-Language`).
 pub mod weighted;

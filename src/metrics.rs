@@ -97,6 +97,12 @@ struct SchemeLabels {
     scheme: Scheme,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    /// `delivered`, `failed`, `gaveUp` or `expired` (`store::DeliveryOutcome`).
+    outcome: String,
+}
+
 /// Upper bounds of the latency buckets, in seconds: from 50 µs (a cached Get) to 10 s (past
 /// every timeout but the request's own).
 const LATENCY_BUCKETS: [f64; 16] = [
@@ -116,6 +122,10 @@ struct Events {
     by_operation: [(Counter, Histogram); Operation::ALL.len()],
     authentication_failures: Family<SchemeLabels, Counter>,
     lockouts: Counter,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    /// Set by the node's webhook deliveries (`webhooks::Deliverer`).
+    webhook_backlog: Gauge,
+    webhooks_failing: Gauge,
 }
 
 static EVENTS: LazyLock<Events> = LazyLock::new(|| {
@@ -146,6 +156,24 @@ static EVENTS: LazyLock<Events> = LazyLock::new(|| {
         "Password checks refused because the login was locked out after failed guesses",
         lockouts.clone(),
     );
+    let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+    registry.register(
+        "webhook_attempts",
+        "Webhook deliveries attempted by this node, by outcome",
+        webhook_attempts.clone(),
+    );
+    let webhook_backlog = Gauge::default();
+    registry.register(
+        "webhook_backlog",
+        "Revisions not yet delivered, summed over the webhooks this node delivers",
+        webhook_backlog.clone(),
+    );
+    let webhooks_failing = Gauge::default();
+    registry.register(
+        "webhooks_failing",
+        "Webhooks this node delivers whose next change has failed and waits to be tried again",
+        webhooks_failing.clone(),
+    );
     let by_operation = Operation::ALL.map(|operation| {
         let ok = requests
             .get_or_create(&RequestLabels {
@@ -164,6 +192,9 @@ static EVENTS: LazyLock<Events> = LazyLock::new(|| {
         by_operation,
         authentication_failures,
         lockouts,
+        webhook_attempts,
+        webhook_backlog,
+        webhooks_failing,
     }
 });
 
@@ -192,6 +223,22 @@ pub fn authentication_failure(scheme: Scheme) {
 
 pub fn lockout() {
     EVENTS.lockouts.inc();
+}
+
+/// Counts one webhook delivery attempt by how it ended.
+pub fn webhook_attempt(outcome: &str) {
+    EVENTS
+        .webhook_attempts
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        })
+        .inc();
+}
+
+/// The webhooks this node delivers: revisions behind, and how many are failing.
+pub fn webhook_state(backlog: i64, failing: i64) {
+    EVENTS.webhook_backlog.set(backlog);
+    EVENTS.webhooks_failing.set(failing);
 }
 
 /// What the store holds at one moment.

@@ -120,11 +120,20 @@ pub static ACCEPT_FAILED: Repeated = Repeated::new(Level::ERROR, "accepting a co
 pub static TIMERS_FAILED: Repeated = Repeated::new(Level::WARN, "recording due timers failed");
 /// The change feed could not read the change log.
 pub static FEED_FAILED: Repeated = Repeated::new(Level::WARN, "reading the change log failed");
+/// Webhook deliveries could not be claimed or stored (the database is down, say).
+pub static WEBHOOKS_FAILED: Repeated =
+    Repeated::new(Level::WARN, "storing webhook deliveries failed");
+/// A receiver refused a delivery, or could not be reached: one line per webhook would be one
+/// per attempt while it is down.
+pub static WEBHOOK_ATTEMPT_FAILED: Repeated =
+    Repeated::new(Level::INFO, "webhook deliveries failed");
 
 /// Every condition, for [`flush_all`].
-static ALL: [&Repeated; 10] = [
+static ALL: [&Repeated; 12] = [
     &TIMERS_FAILED,
     &FEED_FAILED,
+    &WEBHOOKS_FAILED,
+    &WEBHOOK_ATTEMPT_FAILED,
     &LOGIN_LOCKED_OUT,
     &FAILED_PASSWORD,
     &DISK_FULL,

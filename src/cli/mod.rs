@@ -1,6 +1,7 @@
 //! The `presence` command line: run the server (`serve.rs`), administer its database
 //! (`admin.rs`), read and set presences and plan absences (`presence.rs`), import users
-//! (`import.rs`), and read the configuration file (`config_file/`).
+//! (`import.rs`), manage webhooks (`webhook.rs`), and read the configuration file
+//! (`config_file/`).
 
 mod admin;
 mod config_file;
@@ -8,6 +9,7 @@ mod history;
 mod import;
 mod presence;
 mod serve;
+mod webhook;
 
 use std::ffi::OsString;
 
@@ -24,6 +26,7 @@ pub use admin::{AppCommand, ResourceCommand, TicketCommand, TokenCommand, UserCo
 pub use config_file::{Effective, FileError, UsageError};
 pub use presence::{AbsenceCommand, StatusCommand, TimeArg};
 pub use serve::{AuthArgs, LimitArgs, ServeArgs};
+pub use webhook::WebhookCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,6 +111,9 @@ pub enum Command {
     /// Manage the texts that [SR_NAME] references in messages are replaced with.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Add, list or remove webhooks, and see their deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Copy a SQLite database, as of one moment, to a new file while servers go on using it.
     Backup {
         /// Where the copy goes; the file must not exist yet.
@@ -193,6 +199,12 @@ pub enum CliError {
         read: usize,
         file: String,
     },
+    #[error(transparent)]
+    BadWebhook(#[from] crate::webhooks::BadWebhook),
+    #[error("there are {max} webhooks already; remove one first", max = store::MAX_WEBHOOKS)]
+    TooManyWebhooks,
+    #[error("there is no webhook {0}")]
+    UnknownWebhook(i64),
     #[error("{context}: {source}")]
     Io {
         context: &'static str,
@@ -265,6 +277,7 @@ impl Cli {
             Command::Token(command) => admin::token(&store, command).await?,
             Command::App(command) => admin::app(&store, command).await?,
             Command::Resource(command) => admin::resource(&store, command).await?,
+            Command::Webhook(command) => webhook::webhook(&store, command).await?,
             Command::Backup { .. } => unreachable!("answered before the schema is touched"),
             Command::Config(_) => unreachable!("answered before the database is opened"),
         }

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PRESENCE_HISTORY_DAYS", default_value_t = HttpSettings::DEFAULT_HISTORY_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub history_days: u32,
+    /// Let webhooks deliver to loopback and private addresses (refused otherwise).
+    #[arg(long, env = "PRESENCE_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -171,6 +174,7 @@ pub(super) async fn serve(store: Store, args: ServeArgs) -> Result<(), CliError>
         body_limit: args.body_limit,
         limits,
         history_days: args.history_days,
+        allow_private_webhooks: args.allow_private_webhooks,
     };
     let auth = Authenticator::new(args.auth.settings(), Clock::System).await?;
     tracing::info!(

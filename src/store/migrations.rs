@@ -56,6 +56,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0007_history.sql"),
         loads_starter_resources: false,
     },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sql: include_str!("../../migrations/sqlite/0008_webhooks.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -99,6 +105,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 7,
         name: "history",
         sql: include_str!("../../migrations/postgres/0007_history.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sql: include_str!("../../migrations/postgres/0008_webhooks.sql"),
         loads_starter_resources: false,
     },
 ];

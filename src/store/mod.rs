@@ -2,8 +2,9 @@
 //! module owns the facade and the types that cross it; `cache.rs` the users kept in memory by
 //! both backends; `migrations.rs` the schema histories; `sqlite/` and `postgres/` the
 //! backends, each split by idea into files of the same names (`presence.rs`, `users.rs`,
-//! `changes.rs`, `tokens.rs`, `lockout.rs`, `resources.rs`, `backup.rs`), so that where an
-//! idea is stored has one answer per backend, side by side.
+//! `changes.rs`, `tokens.rs`, `lockout.rs`, `resources.rs`, `backup.rs`, `webhooks.rs`), so
+//! that where an idea is stored has one answer per backend, side by side; `history.rs` and
+//! `webhooks.rs` here hold their ideas' facades and types.
 //!
 //! An enum rather than a trait object or generics, so the HTTP code compiles once and every
 //! call is a direct match.
@@ -37,6 +38,7 @@ mod migrations;
 mod postgres;
 mod sqlite;
 pub mod testing;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -51,6 +53,10 @@ pub use history::{ChangePage, HistoryQuery};
 pub use migrations::{AppliedMigration, MigrationReport};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    ClaimedWebhook, Delivery, DeliveryOutcome, KEPT_DELIVERIES, MAX_WEBHOOKS, NewWebhook, Webhook,
+    WebhookAdded, WebhookClaim, WebhookProgress,
+};
 
 /// Where the data lives when nothing else is configured: a file beside the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://presence.db";

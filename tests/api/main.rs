@@ -23,3 +23,4 @@ mod presence;
 mod presence_cli;
 mod process;
 mod sample;
+mod webhooks;

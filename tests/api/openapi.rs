@@ -67,6 +67,10 @@ async fn the_document_is_openapi_3_1_and_names_every_address() {
         (api::ABSENCE, "delete"),
         (api::CHANGES, "get"),
         (api::CHANGE_STREAM, "get"),
+        (api::WEBHOOKS, "get"),
+        (api::WEBHOOKS, "post"),
+        (api::WEBHOOK, "delete"),
+        (api::WEBHOOK_DELIVERIES, "get"),
         (DOCUMENT, "get"),
         (GET, "post"),
         (SET, "post"),
@@ -322,6 +326,32 @@ async fn real_answers_match_the_documented_schemas() {
         .await;
     assert!(absent.json()["absence"].is_object());
     conforms(&document, "get", user, &absent);
+
+    let webhooks = "/presence/v1/webhooks";
+    let added = app
+        .send(
+            Request::post(webhooks)
+                .basic(ADMIN)
+                .json(r#"{"url": "https://example.com/hook", "associates": [963]}"#),
+        )
+        .await;
+    assert_eq!(added.status, 201);
+    conforms(&document, "post", webhooks, &added);
+    let listed = app.send(Request::new("GET", webhooks).basic(ADMIN)).await;
+    conforms(&document, "get", webhooks, &listed);
+    let id = added.json()["id"].as_i64().unwrap();
+    let attempts = app
+        .send(Request::new("GET", &format!("{webhooks}/{id}/deliveries")).basic(ADMIN))
+        .await;
+    conforms(
+        &document,
+        "get",
+        "/presence/v1/webhooks/{webhookId}/deliveries",
+        &attempts,
+    );
+    let refused = app.send(get(webhooks)).await;
+    assert_eq!(refused.status, 403);
+    conforms(&document, "get", webhooks, &refused);
 
     let status = "/presence/v1/users/{associateId}/status";
     let stale = app

@@ -10,6 +10,7 @@ mod openapi;
 pub mod problem;
 mod query;
 mod rendered;
+mod webhooks;
 mod wire;
 
 pub use self::changes::change_json;
@@ -49,6 +50,9 @@ pub const ABSENCES: &str = "/presence/v1/users/{associate_id}/absences";
 pub const ABSENCE: &str = "/presence/v1/users/{associate_id}/absences/{absence_id}";
 pub const CHANGES: &str = "/presence/v1/changes";
 pub const CHANGE_STREAM: &str = "/presence/v1/changes/stream";
+pub const WEBHOOKS: &str = "/presence/v1/webhooks";
+pub const WEBHOOK: &str = "/presence/v1/webhooks/{webhook_id}";
+pub const WEBHOOK_DELIVERIES: &str = "/presence/v1/webhooks/{webhook_id}/deliveries";
 
 /// Ids in one batch read at most.
 pub const MAX_IDS: usize = 1000;
@@ -84,6 +88,20 @@ pub fn routes() -> Router<AppState> {
         )
         .route(CHANGES, get(changes::changes).fallback(only("GET")))
         .route(CHANGE_STREAM, get(feed::stream).fallback(only("GET")))
+        .route(
+            WEBHOOKS,
+            get(webhooks::list)
+                .post(webhooks::add)
+                .fallback(only("GET, POST")),
+        )
+        .route(
+            WEBHOOK,
+            axum::routing::delete(webhooks::remove).fallback(only("DELETE")),
+        )
+        .route(
+            WEBHOOK_DELIVERIES,
+            get(webhooks::deliveries).fallback(only("GET")),
+        )
 }
 
 /// The answer to a method an address does not take, naming those it does.

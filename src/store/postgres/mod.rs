@@ -19,6 +19,7 @@ mod resources;
 mod rounds;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -31,6 +31,7 @@ mod tests;
 mod tokens;
 mod users;
 mod wal_index;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

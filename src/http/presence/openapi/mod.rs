@@ -62,6 +62,10 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
         super::cancel_absence,
         super::changes::changes,
         super::feed::stream,
+        super::webhooks::list,
+        super::webhooks::add,
+        super::webhooks::remove,
+        super::webhooks::deliveries,
         openapi_json,
         get_user_presence_status,
         set_user_presence_status,
@@ -79,6 +83,9 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
         super::wire::PresenceBody,
         super::wire::AbsenceBody,
         super::wire::BatchBody,
+        super::webhooks::WebhookBody,
+        super::webhooks::DeliveryBody,
+        super::webhooks::WebhookRequest,
         super::problem::Problem,
         super::problem::MemberError,
         StatusRequest,
@@ -472,6 +479,12 @@ problem_response!(
     "If-Match names a revision that is no longer the user's"
 );
 problem_response!(NotJson, 415, "A body that is not JSON");
+problem_response!(NoWebhook, 404, "There is no such webhook");
+problem_response!(
+    TooManyWebhooks,
+    409,
+    "There are as many webhooks as a server keeps (100)"
+);
 
 /// `GET /presence/v1/users`' answer: a batch with `ids`, a page without.
 pub struct Users;
