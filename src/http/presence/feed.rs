@@ -111,6 +111,9 @@ fn associates(text: &str) -> Result<Vec<AssociateId>, ApiError> {
     Ok(ids)
 }
 
+/// A page of the history, as a stream behind the ring reads it.
+type Reading = Result<Read, StoreError>;
+
 enum Read {
     /// Events to send, and the revision they reach.
     Changes(Vec<Bytes>, i64),
@@ -176,7 +179,7 @@ struct EventBody {
     /// Counts the stream as open while it is.
     _open: OpenStream,
     /// A page of the history being read, while the stream is behind the ring.
-    reading: Option<Pin<Box<dyn Future<Output = Result<Read, StoreError>> + Send>>>,
+    reading: Option<Pin<Box<dyn Future<Output = Reading> + Send>>>,
     /// The wait for the ring to grow (or the server to shut down).
     waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// When the last bytes were sent; the keep-alive timer is moved on from it only when it
@@ -207,7 +210,7 @@ impl EventBody {
 
     /// Gathers what the ring holds after the cursor; false when the stream is behind the ring
     /// (or the ring has not started).
-    fn from_ring(&mut self) -> bool {
+    fn gather_from_ring(&mut self) -> bool {
         let ring = self.feed.ring();
         let reached = ring.reached();
         if reached < 0 || !ring.covers(self.cursor) {
@@ -270,7 +273,7 @@ impl hyper::body::Body for EventBody {
             }
             if this.waiting.is_none() {
                 let seen = *this.reached.borrow_and_update();
-                if this.from_ring() {
+                if this.gather_from_ring() {
                     if !this.ready.is_empty() {
                         continue;
                     }
