@@ -151,7 +151,10 @@ async fn read_events(mut stream: TcpStream, arrivals: &Arrivals) {
         let mut rest = &buffer[..read];
         while let Some(start) = find(rest, b"id: ") {
             let digits = &rest[start + 4..];
-            let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+            let end = digits
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(digits.len());
             if let Some(revision) = std::str::from_utf8(&digits[..end])
                 .ok()
                 .and_then(|d| d.parse().ok())

@@ -56,6 +56,20 @@ pub struct Limits {
     pub max_connections: usize,
     /// Requests answered at once; one more is a 503.
     pub max_requests: usize,
+    /// Change streams open at once; one more is a 503. Never more than all but
+    /// [`Limits::KEPT_FOR_REQUESTS`] of the connections, so that streams cannot shut out the
+    /// clients that set and read presence.
+    pub max_streams: usize,
+}
+
+impl Limits {
+    pub const KEPT_FOR_REQUESTS: usize = 64;
+
+    /// The streams allowed open at once, the connections' limit considered.
+    pub fn streams_allowed(&self) -> usize {
+        self.max_streams
+            .min(self.max_connections.saturating_sub(Self::KEPT_FOR_REQUESTS))
+    }
 }
 
 impl Default for Limits {
@@ -67,6 +81,7 @@ impl Default for Limits {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_requests: 1024,
+            max_streams: 1024,
         }
     }
 }

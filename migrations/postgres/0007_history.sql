@@ -62,7 +62,15 @@ BEGIN
         INSERT INTO user_change (associate_id, login, at, kind, from_status, from_message,
                                  from_until, to_status, to_message, to_until, changed_by,
                                  changed_via)
-        VALUES (OLD.associate_id, OLD.login, NEW.updated_at,
+        VALUES (OLD.associate_id, OLD.login,
+                -- A change outside the history (a password, say) is logged as made now: the
+                -- row's `updated_at` is its last status change, which may be older than the
+                -- retention.
+                CASE WHEN NEW.status IS DISTINCT FROM OLD.status
+                          OR NEW.message IS DISTINCT FROM OLD.message
+                          OR NEW.until IS DISTINCT FROM OLD.until
+                     THEN NEW.updated_at
+                     ELSE (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT END,
                 CASE WHEN NEW.status IS DISTINCT FROM OLD.status
                           OR NEW.message IS DISTINCT FROM OLD.message
                           OR NEW.until IS DISTINCT FROM OLD.until
@@ -72,24 +80,10 @@ BEGIN
         -- A renamed user is logged under the new name too.
         IF NEW.associate_id <> OLD.associate_id OR NEW.login_folded <> OLD.login_folded THEN
             INSERT INTO user_change (associate_id, login, at)
-            VALUES (NEW.associate_id, NEW.login, NEW.updated_at);
+            VALUES (NEW.associate_id, NEW.login,
+                    (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT);
         END IF;
     END IF;
     RETURN NULL;
 END
 $$;
-
--- Wakes the change feeds of every node when a transaction that logged a change commits
--- (LISTEN presence_change). A wake-up only: the feeds read the log itself, so a notification
--- lost costs a delay until their next look, never a change. Identical notifications of one
--- transaction are folded into one by PostgreSQL.
-CREATE FUNCTION user_change_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('presence_change', '');
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER user_change_logged
-AFTER INSERT ON user_change
-FOR EACH STATEMENT EXECUTE FUNCTION user_change_notify();

@@ -62,7 +62,12 @@ BEGIN
     INSERT INTO user_change (associate_id, login, at, kind, from_status, from_message,
                              from_until, to_status, to_message, to_until, changed_by,
                              changed_via)
-    VALUES (OLD.associate_id, OLD.login, NEW.updated_at,
+    VALUES (OLD.associate_id, OLD.login,
+            -- A change outside the history (a password, say) is logged as made now: the row's
+            -- `updated_at` is its last status change, which may be older than the retention.
+            CASE WHEN NEW.status IS NOT OLD.status OR NEW.message IS NOT OLD.message
+                      OR NEW.until IS NOT OLD.until
+                 THEN NEW.updated_at ELSE CAST(unixepoch('subsec') * 1000 AS INTEGER) END,
             CASE WHEN NEW.status IS NOT OLD.status OR NEW.message IS NOT OLD.message
                       OR NEW.until IS NOT OLD.until
                  THEN 'status' END,
@@ -76,8 +81,8 @@ CREATE TRIGGER service_user_renamed
 AFTER UPDATE OF associate_id, login ON service_user
 WHEN NEW.associate_id <> OLD.associate_id OR NEW.login <> OLD.login
 BEGIN
-    INSERT INTO user_change (associate_id, login, at) VALUES (NEW.associate_id, NEW.login,
-                                                              NEW.updated_at);
+    INSERT INTO user_change (associate_id, login, at)
+    VALUES (NEW.associate_id, NEW.login, CAST(unixepoch('subsec') * 1000 AS INTEGER));
     UPDATE service_user SET revision = (SELECT max(revision) FROM user_change)
     WHERE associate_id = NEW.associate_id;
 END;

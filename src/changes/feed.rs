@@ -53,7 +53,6 @@ impl Event {
 }
 
 /// The newest changes, contiguous: every change after `after` up to the newest read.
-#[derive(Default)]
 pub struct Ring {
     events: VecDeque<Event>,
     bytes: usize,
@@ -61,6 +60,18 @@ pub struct Ring {
     after: i64,
     /// The newest revision read: the ring holds every change up to it.
     reached: i64,
+}
+
+impl Default for Ring {
+    /// Not started: `reached` is -1 until the reader starts it at the newest change.
+    fn default() -> Self {
+        Self {
+            events: VecDeque::new(),
+            bytes: 0,
+            after: -1,
+            reached: -1,
+        }
+    }
 }
 
 impl Ring {
@@ -120,6 +131,8 @@ struct Inner {
     ring: RwLock<Ring>,
     /// Wakes the reader.
     wake: Notify,
+    /// Tells the other nodes (PostgreSQL's `NOTIFY`) that this one made changes.
+    changed_here: Notify,
     /// The newest revision in the ring, for streams to wait on.
     reached: watch::Sender<i64>,
     /// Set when the server shuts down: streams end.
@@ -137,6 +150,7 @@ impl Feed {
                 store,
                 ring: RwLock::new(Ring::default()),
                 wake: Notify::new(),
+                changed_here: Notify::new(),
                 reached: watch::channel(-1).0,
                 closed: watch::channel(false).0,
                 streams: AtomicUsize::new(0),
@@ -153,9 +167,15 @@ impl Feed {
         (self.inner.render)(change)
     }
 
-    /// Tells the reader the log may have grown: after a write on this node, or a notification.
+    /// Tells the reader the log may have grown.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// After a change committed on this node: wakes the reader, and the other nodes' readers.
+    pub fn changed_here(&self) {
+        self.wake();
+        self.inner.changed_here.notify_one();
     }
 
     pub fn ring(&self) -> RwLockReadGuard<'_, Ring> {
@@ -170,10 +190,16 @@ impl Feed {
         self.inner.reached.subscribe()
     }
 
-    /// Counts a stream as open until the guard is dropped: the reader reads only while one is.
-    pub fn open_stream(&self) -> OpenStream {
-        self.inner.streams.fetch_add(1, Ordering::Relaxed);
-        OpenStream(self.inner.clone())
+    /// Counts a stream as open until the guard is dropped (the reader reads only while one
+    /// is), unless `limit` are open already.
+    pub fn open_stream(&self, limit: usize) -> Option<OpenStream> {
+        self.inner
+            .streams
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < limit).then_some(open + 1)
+            })
+            .ok()?;
+        Some(OpenStream(self.inner.clone()))
     }
 
     /// Whether the server is shutting down, as a receiver streams wait on.
@@ -195,9 +221,12 @@ impl Feed {
     /// open: with none, it reads nothing (the Sets of a node nobody streams from pay nothing
     /// for the feed), and the first stream to open starts the ring afresh at the newest change.
     pub async fn run(self) {
-        if self.inner.store.notifies_changes() {
-            tokio::spawn(self.clone().listen());
-        }
+        // Ends with this task: the listening connection is the feed's.
+        let _listening = self
+            .inner
+            .store
+            .notifies_changes()
+            .then(|| AbortOnDrop(tokio::spawn(self.clone().listen())));
         let mut started = false;
         loop {
             if self.streams() == 0 {
@@ -208,12 +237,7 @@ impl Feed {
             if !started {
                 match self.inner.store.latest_revision().await {
                     Ok(latest) => {
-                        self.inner
-                            .ring
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .restart(latest);
-                        self.inner.reached.send_replace(latest);
+                        self.restart(latest);
                         started = true;
                     }
                     Err(error) => {
@@ -242,7 +266,7 @@ impl Feed {
             let ended = self
                 .inner
                 .store
-                .listen_for_changes(move || feed.wake())
+                .listen_for_changes(move || feed.wake(), &self.inner.changed_here)
                 .await;
             if let Err(error) = ended {
                 repeated::FEED_FAILED.report(|unlogged| {
@@ -268,35 +292,57 @@ impl Feed {
                     ..HistoryQuery::default()
                 })
                 .await?;
-            let mut ring = self
-                .inner
-                .ring
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if page.expired {
-                // Trimmed past the ring's end (a database restored from a backup, say):
-                // streams behind it get `event: reset`.
-                let latest = page.reached.max(reached);
-                ring.restart(latest);
-                drop(ring);
-                self.inner.reached.send_replace(latest);
+            if page.expired || page.reached < reached {
+                // Trimmed past the ring's end, or revisions went back (a database restored
+                // from a backup): the ring starts again at the newest change, and streams
+                // behind it get `event: reset` from the history.
+                let latest = self.inner.store.latest_revision().await?;
+                self.restart(latest);
                 return Ok(());
             }
-            for change in &page.changes {
-                let json = self.render(change);
-                ring.push(Event::of(change, &json));
-            }
-            let more = page.changes.len() == READ_STEP;
-            ring.reached = page.reached.max(reached);
-            let now = ring.reached;
-            drop(ring);
+            // Written before the lock is taken: streams read the ring meanwhile.
+            let events: Vec<Event> = page
+                .changes
+                .iter()
+                .map(|change| Event::of(change, &self.render(change)))
+                .collect();
+            let now = {
+                let mut ring = self
+                    .inner
+                    .ring
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for event in events {
+                    ring.push(event);
+                }
+                ring.reached = page.reached.max(reached);
+                ring.reached
+            };
             if now != reached {
                 self.inner.reached.send_replace(now);
             }
-            if !more {
+            if page.changes.len() < READ_STEP {
                 return Ok(());
             }
         }
+    }
+
+    fn restart(&self, latest: i64) {
+        self.inner
+            .ring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restart(latest);
+        self.inner.reached.send_replace(latest);
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

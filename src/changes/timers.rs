@@ -24,7 +24,7 @@ pub async fn run(store: Store, clock: Clock, feed: super::feed::Feed) {
             Ok(0) => {}
             Ok(recorded) => {
                 tracing::debug!(recorded, "timers recorded");
-                feed.wake();
+                feed.changed_here();
             }
             Err(error) => repeated::TIMERS_FAILED.report(|unlogged| {
                 tracing::warn!(%error, unlogged, "recording due timers failed; will try again");

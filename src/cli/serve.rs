@@ -30,9 +30,10 @@ pub struct ServeArgs {
     /// The largest request body read, in bytes.
     #[arg(long, env = "PRESENCE_BODY_LIMIT", default_value_t = HttpSettings::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
-    /// How long the history keeps a change, in days; an older cursor is a 410.
+    /// How long the history keeps a change, in days; an older cursor is a 410. At least 2:
+    /// a webhook retries a change for a day.
     #[arg(long, env = "PRESENCE_HISTORY_DAYS", default_value_t = HttpSettings::DEFAULT_HISTORY_DAYS,
-          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+          value_parser = clap::value_parser!(u32).range(2..=36_500))]
     pub history_days: u32,
     /// Let webhooks deliver to loopback and private addresses (refused otherwise).
     #[arg(long, env = "PRESENCE_ALLOW_PRIVATE_WEBHOOKS")]
@@ -66,6 +67,9 @@ pub struct LimitArgs {
     /// Requests answered at once; one more is a 503.
     #[arg(long, env = "PRESENCE_MAX_REQUESTS", default_value_t = Limits::default().max_requests)]
     pub max_requests: usize,
+    /// Change streams open at once; one more is a 503. At most the connection limit less 64.
+    #[arg(long, env = "PRESENCE_MAX_STREAMS", default_value_t = Limits::default().max_streams)]
+    pub max_streams: usize,
 }
 
 impl LimitArgs {
@@ -78,6 +82,7 @@ impl LimitArgs {
             shutdown_timeout: ms(self.shutdown_timeout_ms),
             max_connections: self.max_connections.max(1),
             max_requests: self.max_requests.max(1),
+            max_streams: self.max_streams,
         }
     }
 }

@@ -49,16 +49,18 @@ impl Store {
         matches!(self, Store::Postgres(_))
     }
 
-    /// Calls `on_change` whenever a transaction that logged a change commits, on any node,
-    /// until the listening connection fails or closes. Only a wake-up: a notification lost
-    /// meanwhile is made up for by looking at the log. On SQLite it returns at once.
+    /// Calls `on_change` whenever another node tells of changes it made, and tells the other
+    /// nodes each time `changed_here` is signalled, until the listening connection fails or
+    /// closes. Only a wake-up: a notification lost meanwhile is made up for by looking at the
+    /// log. On SQLite it returns at once.
     pub async fn listen_for_changes(
         &self,
         on_change: impl Fn() + Send + 'static,
+        changed_here: &tokio::sync::Notify,
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(_) => Ok(()),
-            Store::Postgres(p) => p.listen_for_changes(on_change).await,
+            Store::Postgres(p) => p.listen_for_changes(on_change, changed_here).await,
         }
     }
 

@@ -18,6 +18,7 @@ both_backends!(
     a_stream_filters_by_associate_and_tells_of_timers,
     a_stream_behind_the_history_is_told_to_reset,
     an_idle_stream_sends_a_comment_every_fifteen_seconds,
+    streams_past_the_limit_are_refused_until_one_closes,
     a_stream_resumed_after_the_server_was_killed_misses_nothing,
     a_timer_due_while_no_server_ran_is_recorded_with_its_time_at_the_next_start,
 );
@@ -608,4 +609,29 @@ async fn a_timer_due_while_no_server_ran_is_recorded_with_its_time_at_the_next_s
         text.contains("userAdded") && text.contains("commandLine") && text.contains("timer"),
         "{text}"
     );
+}
+
+async fn streams_past_the_limit_are_refused_until_one_closes() {
+    let mut settings = TestSettings::default();
+    settings.http.limits.max_streams = 2;
+    let app = spawn_app_with(settings).await;
+    let first = Stream::open(app.address, "", None).await;
+    let _second = Stream::open(app.address, "", None).await;
+    let refused = app
+        .send(Request::new("GET", "/presence/v1/changes/stream").basic(USER))
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    drop(first);
+    // The server notices the client left when it next writes: a change does.
+    superoffice_set(&app, USER, USER_ID, "StatusNotAvailable", "out").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&app, "presence_change_streams").await != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream is counted still"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _third = Stream::open(app.address, "", None).await;
 }

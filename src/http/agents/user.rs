@@ -194,7 +194,7 @@ async fn set_user_presence_status(
         )
         .await?;
     if stored.is_some() {
-        state.feed().wake();
+        state.feed().changed_here();
         // Debug, not info: at info every Set would write a line to the log, synchronously,
         // on the hot path.
         tracing::debug!(

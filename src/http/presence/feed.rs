@@ -27,12 +27,17 @@ use super::wire::invalid;
 use crate::changes::feed::{Event, Feed, OpenStream};
 use crate::domain::AssociateId;
 use crate::http::connection::Streaming;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Unavailability};
 use crate::http::state::AppState;
 use crate::store::{HistoryQuery, StoreError};
 
 /// How often an idle stream sends a comment line.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a stream lasts: then it ends, and the client (as `EventSource` does by itself)
+/// connects again after its last id, with its credentials checked again: a user removed or a
+/// token revoked meanwhile stops receiving changes.
+const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Associates one stream may filter by at most.
 const MAX_ASSOCIATES: usize = 1000;
@@ -80,7 +85,11 @@ pub(super) async fn stream(
             None => feed.store().latest_revision().await?,
         };
         // Counted as open before the reader is woken, which reads only while a stream is.
-        let body = EventBody::new(feed.clone(), cursor, associates);
+        let limit = state.settings().limits.streams_allowed();
+        let open = feed
+            .open_stream(limit)
+            .ok_or(ApiError::Unavailable(Unavailability::Busy))?;
+        let body = EventBody::new(feed.clone(), cursor, associates, open);
         feed.wake();
         let mut response = Response::new(axum::body::Body::new(body));
         let headers = response.headers_mut();
@@ -178,6 +187,8 @@ struct EventBody {
     closing: watch::Receiver<bool>,
     /// Counts the stream as open while it is.
     _open: OpenStream,
+    /// When the stream ends, for the client to connect again (and be authenticated again).
+    ends_at: Instant,
     /// A page of the history being read, while the stream is behind the ring.
     reading: Option<Pin<Box<dyn Future<Output = Reading> + Send>>>,
     /// The wait for the ring to grow (or the server to shut down).
@@ -189,12 +200,13 @@ struct EventBody {
 }
 
 impl EventBody {
-    fn new(feed: Feed, cursor: i64, associates: Vec<AssociateId>) -> Self {
+    fn new(feed: Feed, cursor: i64, associates: Vec<AssociateId>, open: OpenStream) -> Self {
         let reached = feed.watch();
         let closing = feed.closing();
         let now = Instant::now();
         Self {
-            _open: feed.open_stream(),
+            _open: open,
+            ends_at: now + MAX_LIFETIME,
             feed,
             cursor,
             associates,
@@ -244,11 +256,11 @@ impl hyper::body::Body for EventBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
         loop {
+            if *this.closing.borrow() || this.last_sent >= this.ends_at {
+                return Poll::Ready(None);
+            }
             if let Some(bytes) = this.ready.pop_front() {
                 return this.send(bytes);
-            }
-            if *this.closing.borrow() {
-                return Poll::Ready(None);
             }
             if let Some(reading) = &mut this.reading {
                 let read = ready!(reading.as_mut().poll(cx));

@@ -491,7 +491,7 @@ async fn put_status(
         };
         let wanted = change.if_revision;
         match state.store().set_status(associate_id, change).await? {
-            StatusChanged::Stored => state.feed().wake(),
+            StatusChanged::Stored => state.feed().changed_here(),
             StatusChanged::NoUser => return Err(no_user(associate_id)),
             StatusChanged::Stale => {
                 return Err(ApiError::PreconditionFailed(
@@ -585,7 +585,7 @@ async fn plan_absence(
             .await?;
         match planned {
             AbsencePlanned::Planned(absence) => {
-                state.feed().wake();
+                state.feed().changed_here();
                 let mut response = json(StatusCode::CREATED, &AbsenceBody::new(&absence));
                 let location = format!("{}/{}", uri.path().trim_end_matches('/'), absence.id);
                 if let Ok(location) = HeaderValue::from_str(&location) {
@@ -631,7 +631,7 @@ async fn cancel_absence(State(state): State<AppState>, uri: Uri, headers: Header
             .cancel_absence(associate_id, absence_id, now(state), &caller.actor())
             .await?
         {
-            state.feed().wake();
+            state.feed().changed_here();
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
             Err(ApiError::NotFound)

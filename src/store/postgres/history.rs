@@ -46,10 +46,27 @@ impl PostgresStore {
         &self,
         query: HistoryQuery,
     ) -> Result<ChangePage, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         // Every change committed before now is numbered: none can appear later below a
         // revision this page reaches.
-        let (latest, oldest) = number_user_changes(&client).await?;
+        let (latest, _) = number_user_changes(&client).await?;
+        // The oldest kept and the page from one snapshot: a trim by another node in between
+        // cannot make the page skip changes it should have called expired.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(classify)?;
+        let oldest: i64 = tx
+            .query_one(
+                "SELECT coalesce(min(revision), 0) FROM user_change WHERE revision IS NOT NULL",
+                &[],
+            )
+            .await
+            .map_err(classify)?
+            .get(0);
         let after = match query.after {
             Some(after) if after + 1 < oldest => {
                 return Ok(ChangePage {
@@ -63,22 +80,45 @@ impl PostgresStore {
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let since = query.since.unwrap_or(i64::MIN);
-        let statement = client
-            .prepare_cached(concat!(
-                "SELECT ",
-                change_columns!(),
-                " FROM user_change c
-                  WHERE c.revision > $1 AND c.revision <= $2 AND c.kind IS NOT NULL
-                    AND c.at >= $3 AND ($4::INTEGER IS NULL OR c.associate_id = $4)
-                  ORDER BY c.revision LIMIT $5"
-            ))
-            .await
-            .map_err(classify)?;
-        let associate = query.associate.map(AssociateId::get);
-        let rows = client
-            .query(&statement, &[&after, &latest, &since, &associate, &limit])
-            .await
-            .map_err(classify)?;
+        // Two statements rather than one with an optional filter, whose generic plan could
+        // stop using the associate's index.
+        let rows = match query.associate {
+            Some(associate) => {
+                let statement = tx
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        change_columns!(),
+                        " FROM user_change c
+                          WHERE c.associate_id = $1 AND c.revision > $2 AND c.revision <= $3
+                            AND c.kind IS NOT NULL AND c.at >= $4
+                          ORDER BY c.revision LIMIT $5"
+                    ))
+                    .await
+                    .map_err(classify)?;
+                tx.query(
+                    &statement,
+                    &[&associate.get(), &after, &latest, &since, &limit],
+                )
+                .await
+            }
+            None => {
+                let statement = tx
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        change_columns!(),
+                        " FROM user_change c
+                          WHERE c.revision > $1 AND c.revision <= $2 AND c.kind IS NOT NULL
+                            AND c.at >= $3
+                          ORDER BY c.revision LIMIT $4"
+                    ))
+                    .await
+                    .map_err(classify)?;
+                tx.query(&statement, &[&after, &latest, &since, &limit])
+                    .await
+            }
+        }
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
         let full = rows.len() as i64 >= limit;
         let changes = rows
             .iter()
@@ -101,8 +141,8 @@ impl PostgresStore {
     }
 
     /// One transaction: a timed status is claimed by the row update itself (a second node's
-    /// update finds it ended already), an absence's edge by its row lock (`SKIP LOCKED`), so
-    /// each is recorded by exactly one node.
+    /// update finds it ended already), an absence's edge by its row lock (`SKIP LOCKED`) and
+    /// its flag, so each is recorded by exactly one node.
     pub(in crate::store) async fn record_due_timers(&self, now: i64) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
@@ -118,17 +158,22 @@ impl PostgresStore {
             .await
             .map_err(classify)?;
         let mut recorded = usize::try_from(ended).unwrap_or(usize::MAX);
-        for (select, mark) in [
+        // Each edge: its user's row locked first, then the absence's, the order planning and
+        // cancelling take them in, so that neither can deadlock with the timer; an absence
+        // another node holds (or recorded meanwhile) is skipped.
+        for (select, claim, mark) in [
             (
-                "SELECT id, associate_id, starts_at FROM absence
-                 WHERE NOT start_recorded AND starts_at <= $1
-                 ORDER BY starts_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "SELECT id, associate_id FROM absence
+                 WHERE NOT start_recorded AND starts_at <= $1 ORDER BY starts_at LIMIT $2",
+                "SELECT starts_at FROM absence WHERE id = $1 AND NOT start_recorded
+                 FOR UPDATE SKIP LOCKED",
                 "UPDATE absence SET start_recorded = TRUE WHERE id = $1",
             ),
             (
-                "SELECT id, associate_id, ends_at FROM absence
-                 WHERE NOT end_recorded AND ends_at <= $1
-                 ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "SELECT id, associate_id FROM absence
+                 WHERE NOT end_recorded AND ends_at <= $1 ORDER BY ends_at LIMIT $2",
+                "SELECT ends_at FROM absence WHERE id = $1 AND NOT end_recorded
+                 FOR UPDATE SKIP LOCKED",
                 "UPDATE absence SET end_recorded = TRUE WHERE id = $1",
             ),
         ] {
@@ -137,9 +182,19 @@ impl PostgresStore {
                 .await
                 .map_err(classify)?;
             for row in due {
-                let (id, associate_id, at): (i64, i32, i64) = (row.get(0), row.get(1), row.get(2));
-                tx.execute(mark, &[&id]).await.map_err(classify)?;
+                let (id, associate_id): (i64, i32) = (row.get(0), row.get(1));
                 let associate_id = AssociateId::new(associate_id);
+                if super::presence::lock_user(&tx, associate_id)
+                    .await?
+                    .is_none()
+                {
+                    continue;
+                }
+                let Some(claimed) = tx.query_opt(claim, &[&id]).await.map_err(classify)? else {
+                    continue;
+                };
+                let at: i64 = claimed.get(0);
+                tx.execute(mark, &[&id]).await.map_err(classify)?;
                 let presence = presence_in(&tx, associate_id).await?;
                 if let Some((from, to)) = edge_change(&presence, at) {
                     log_change(
