@@ -24,9 +24,8 @@ ALTER TABLE user_change ADD COLUMN absence TEXT;
 ALTER TABLE user_change ADD COLUMN changed_by TEXT;
 ALTER TABLE user_change ADD COLUMN changed_via TEXT;
 
--- One associate's history, newest last.
-CREATE INDEX user_change_by_associate ON user_change (associate_id, revision)
-    WHERE kind IS NOT NULL;
+-- No index by associate: it would cost every Set a write at a random place in it. A page of
+-- one associate's history reads a window of the log instead (`store::history::FILTER_WINDOW`).
 
 -- Timed statuses due to end: the timer finds them without reading every user.
 CREATE INDEX service_user_until ON service_user (until) WHERE until IS NOT NULL;

@@ -120,12 +120,14 @@ impl Actor {
 
     /// `{"scheme":"basic","application":"Desk"}`, or `None` where no request was made.
     pub fn via_json(&self) -> Option<String> {
-        self.via.as_ref().map(|via| {
-            format!(
-                r#"{{"scheme":{},"application":{}}}"#,
-                json!(via.scheme),
-                json!(via.application)
-            )
+        // The scheme is one of a few fixed words; only an application's name needs escaping.
+        self.via.as_ref().map(|via| match &via.application {
+            None => format!(r#"{{"scheme":"{}","application":null}}"#, via.scheme),
+            Some(application) => format!(
+                r#"{{"scheme":"{}","application":{}}}"#,
+                via.scheme,
+                json!(application)
+            ),
         })
     }
 }

@@ -10,6 +10,12 @@ use crate::domain::{
     UserPresenceStatus,
 };
 
+/// Changes a filtered page (by associate or time) reads at most: such a page answers what it
+/// found in this many revisions after its cursor, and reaches the window's end, so that a
+/// filter few changes pass costs each request a bounded read of the log rather than the whole
+/// log, and no index by associate costs every Set a write.
+pub const FILTER_WINDOW: i64 = 100_000;
+
 /// Which changes to read.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryQuery {
@@ -27,8 +33,9 @@ pub struct HistoryQuery {
 pub struct ChangePage {
     /// Oldest first.
     pub changes: Vec<Change>,
-    /// The revision the page reaches: its last change's, or, when a filter left changes out,
-    /// the last revision read. A reader goes on after it.
+    /// The revision the page reaches: its last change's, or, when the page is not full, the
+    /// last revision read (the newest, or the end of a filtered page's window). A reader goes
+    /// on after it.
     pub reached: i64,
     /// Whether changes after the cursor have been trimmed: the reader must start afresh.
     pub expired: bool,

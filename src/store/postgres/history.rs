@@ -11,7 +11,7 @@ use super::{PostgresStore, classify};
 use crate::domain::{Actor, AssociateId, ChangeKind, Presence, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, HistoryQuery, change_columns, edge_change, written_by,
+    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, change_columns, edge_change, written_by,
 };
 
 /// Changes deleted in one statement of trimming.
@@ -76,12 +76,18 @@ impl PostgresStore {
                 });
             }
             Some(after) => after,
-            None => 0,
+            None => (oldest - 1).max(0),
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let latest = latest.max(after);
+        let through = if query.associate.is_some() || query.since.is_some() {
+            latest.min(after.saturating_add(FILTER_WINDOW))
+        } else {
+            latest
+        };
         let since = query.since.unwrap_or(i64::MIN);
         // Two statements rather than one with an optional filter, whose generic plan could
-        // stop using the associate's index.
+        // read the window otherwise than by revision.
         let rows = match query.associate {
             Some(associate) => {
                 let statement = tx
@@ -97,7 +103,7 @@ impl PostgresStore {
                     .map_err(classify)?;
                 tx.query(
                     &statement,
-                    &[&associate.get(), &after, &latest, &since, &limit],
+                    &[&associate.get(), &after, &through, &since, &limit],
                 )
                 .await
             }
@@ -113,7 +119,7 @@ impl PostgresStore {
                     ))
                     .await
                     .map_err(classify)?;
-                tx.query(&statement, &[&after, &latest, &since, &limit])
+                tx.query(&statement, &[&after, &through, &since, &limit])
                     .await
             }
         }
@@ -124,9 +130,10 @@ impl PostgresStore {
             .iter()
             .map(|row| change_from_row(row).into_change())
             .collect::<Result<Vec<_>, _>>()?;
+        // A page that is not full read everything up to `through`.
         let reached = match changes.last() {
             Some(last) if full => last.revision,
-            _ => latest.max(after),
+            _ => through,
         };
         Ok(ChangePage {
             changes,

@@ -8,7 +8,7 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::{Actor, AssociateId, ChangeKind, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, HistoryQuery, change_columns, edge_change, written_by,
+    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, change_columns, edge_change, written_by,
 };
 
 /// Changes deleted in one step of trimming: each step holds the write lock, and Sets wait.
@@ -77,46 +77,45 @@ fn history_in(tx: &Connection, query: &HistoryQuery) -> Result<ChangePage, Store
             });
         }
         Some(after) => after,
-        None => 0,
+        None => (oldest - 1).max(0),
     };
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let since = query.since.unwrap_or(i64::MIN);
-    let rows: Vec<ChangeColumns> = match query.associate {
-        Some(associate) => tx
-            .prepare_cached(concat!(
-                "SELECT ",
-                change_columns!(),
-                " FROM user_change c
-                  WHERE c.associate_id = ?1 AND c.revision > ?2 AND c.kind IS NOT NULL
-                    AND c.at >= ?3
-                  ORDER BY c.revision LIMIT ?4"
-            ))?
-            .query_map(
-                params![associate.get(), after, since, limit],
-                change_from_row,
-            )?
-            .collect::<Result<_, _>>()?,
-        None => tx
-            .prepare_cached(concat!(
-                "SELECT ",
-                change_columns!(),
-                " FROM user_change c
-                  WHERE c.revision > ?1 AND c.kind IS NOT NULL AND c.at >= ?2
-                  ORDER BY c.revision LIMIT ?3"
-            ))?
-            .query_map(params![after, since, limit], change_from_row)?
-            .collect::<Result<_, _>>()?,
+    let latest = super::changes::latest_revision(tx)?.max(after);
+    let filtered = query.associate.is_some() || query.since.is_some();
+    let through = if filtered {
+        latest.min(after.saturating_add(FILTER_WINDOW))
+    } else {
+        latest
     };
+    let rows: Vec<ChangeColumns> = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            change_columns!(),
+            " FROM user_change c
+              WHERE c.revision > ?1 AND c.revision <= ?2 AND c.kind IS NOT NULL
+                AND (?3 IS NULL OR c.associate_id = ?3) AND c.at >= ?4
+              ORDER BY c.revision LIMIT ?5"
+        ))?
+        .query_map(
+            params![
+                after,
+                through,
+                query.associate.map(AssociateId::get),
+                query.since.unwrap_or(i64::MIN),
+                limit
+            ],
+            change_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
     let full = rows.len() as i64 >= limit;
     let changes = rows
         .into_iter()
         .map(ChangeColumns::into_change)
         .collect::<Result<Vec<_>, _>>()?;
-    // A page that is not full read everything there is: it reaches the newest revision, past
-    // changes its filters left out.
+    // A page that is not full read everything up to `through`.
     let reached = match changes.last() {
         Some(last) if full => last.revision,
-        _ => super::changes::latest_revision(tx)?.max(after),
+        _ => through,
     };
     Ok(ChangePage {
         changes,
