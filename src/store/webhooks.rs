@@ -2,6 +2,8 @@
 //! which node delivers it (a lease), and its latest attempts. What is sent and when is
 //! `crate::webhooks`'s concern; this is what both backends keep for it.
 
+use std::fmt;
+
 use super::{Store, StoreError, on_backend};
 use crate::domain::AssociateId;
 
@@ -13,7 +15,7 @@ pub const MAX_WEBHOOKS: usize = 100;
 pub const KEPT_DELIVERIES: i64 = 100;
 
 /// A webhook to add; the caller has checked its URL's form.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewWebhook {
     pub url: String,
     /// The signing key's bytes.
@@ -22,6 +24,18 @@ pub struct NewWebhook {
     pub associates: Option<Vec<AssociateId>>,
     /// Now (Unix milliseconds).
     pub at: i64,
+}
+
+/// Without the key, so that a log line or a panic cannot show it.
+impl fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("associates", &self.associates)
+            .field("at", &self.at)
+            .finish()
+    }
 }
 
 /// A webhook as an administrator sees it: everything but its secret.
@@ -111,7 +125,7 @@ pub struct WebhookClaim {
 }
 
 /// A webhook a node now holds the lease of, with what it needs to deliver it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClaimedWebhook {
     pub id: i64,
     pub url: String,
@@ -120,6 +134,21 @@ pub struct ClaimedWebhook {
     pub delivered_through: i64,
     pub attempts: i32,
     pub failing_since: Option<i64>,
+}
+
+/// Without the key, so that a log line or a panic cannot show it.
+impl fmt::Debug for ClaimedWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimedWebhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("associates", &self.associates)
+            .field("delivered_through", &self.delivered_through)
+            .field("attempts", &self.attempts)
+            .field("failing_since", &self.failing_since)
+            .finish()
+    }
 }
 
 /// How far a node got with a webhook, stored only while it still holds the lease.
@@ -212,4 +241,34 @@ pub(super) fn associates_from_column(
 pub(super) fn outcome_from_column(name: &str) -> Result<DeliveryOutcome, StoreError> {
     DeliveryOutcome::from_name(name)
         .ok_or_else(|| StoreError::Corrupt(format!("delivery outcome {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_the_key_out() {
+        let key = vec![0xab; 24];
+        let new = NewWebhook {
+            url: "https://example.com/".into(),
+            secret: key.clone(),
+            associates: None,
+            at: 0,
+        };
+        let claimed = ClaimedWebhook {
+            id: 1,
+            url: "https://example.com/".into(),
+            secret: key,
+            associates: None,
+            delivered_through: 0,
+            attempts: 0,
+            failing_since: None,
+        };
+        for shown in [format!("{new:?}"), format!("{claimed:?}")] {
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(!shown.contains("171"), "{shown}");
+            assert!(!shown.to_lowercase().contains("ab, ab"), "{shown}");
+        }
+    }
 }
