@@ -3,6 +3,7 @@
 //! `crate::webhooks`'s concern; this is what both backends keep for it.
 
 use std::fmt;
+use std::time::Duration;
 
 use super::{Store, StoreError, on_backend};
 use crate::domain::AssociateId;
@@ -114,9 +115,12 @@ pub struct Delivery {
 pub struct WebhookClaim {
     /// The node, as the lease names it.
     pub owner: String,
+    /// The node's time (Unix milliseconds): whether a webhook's next attempt is due. On
+    /// SQLite also the leases' time; PostgreSQL's leases go by the database's clock, so that
+    /// a node whose clock runs ahead cannot take a lease another node still holds.
     pub now: i64,
-    /// Until when the lease holds.
-    pub lease_until: i64,
+    /// How long the lease holds.
+    pub lease: Duration,
     /// The newest revision: only webhooks behind it are claimed.
     pub latest: i64,
     /// Webhooks this node is delivering already, left out.
@@ -160,8 +164,10 @@ pub struct WebhookProgress {
     pub attempts: i32,
     pub failing_since: Option<i64>,
     pub next_attempt_at: i64,
-    /// The lease renewed until then.
-    pub lease_until: i64,
+    /// The node's time (Unix milliseconds), for the lease on SQLite (as in [`WebhookClaim`]).
+    pub now: i64,
+    /// The lease renewed for this long.
+    pub lease: Duration,
     /// The attempts made, oldest first.
     pub deliveries: Vec<Delivery>,
 }
@@ -192,6 +198,19 @@ impl Store {
         on_backend!(self, webhook_deliveries(id))
     }
 
+    /// Whether a webhook may have changes to deliver, be due (its next attempt's time has
+    /// come, by `now`, the node's time) and be free for `owner`, `busy` left out: a read that
+    /// numbers no change, cheap enough to ask before every look. It may say yes when a claim
+    /// then finds nothing, never no when a change committed before it waits.
+    pub async fn webhooks_due(
+        &self,
+        owner: String,
+        now: i64,
+        busy: Vec<i64>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, webhooks_due(owner, now, busy))
+    }
+
     /// Takes the lease of the webhooks that have changes to deliver and are due (their next
     /// attempt's time has come), and that no other node holds: at most `limit`. Atomic across
     /// nodes: a webhook is claimed by one node at a time.
@@ -203,8 +222,8 @@ impl Store {
     }
 
     /// Stores how far a delivery got, renews its lease and records its attempts (keeping the
-    /// newest [`KEPT_DELIVERIES`]), in one transaction, if the node still holds the lease;
-    /// says whether it did. A node that lost it stores nothing: another delivers from where
+    /// newest [`KEPT_DELIVERIES`]), in one transaction, if the node still holds the lease and
+    /// it has not ended; says whether it did. A node that lost it stores nothing: another delivers from where
     /// the last progress stored left off.
     pub async fn store_webhook_progress(
         &self,
@@ -217,6 +236,10 @@ impl Store {
     pub async fn release_webhooks(&self, owner: String) -> Result<(), StoreError> {
         on_backend!(self, release_webhooks(owner))
     }
+}
+
+pub(super) fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The `associates` column: a JSON array, or NULL for everyone.
