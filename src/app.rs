@@ -185,20 +185,9 @@ pub async fn serve(
     monitor.abort();
     feed.abort();
     timers.abort();
-    // Stopped before its leases are given up, so that it takes none again.
-    webhooks.abort();
-    let _ = webhooks.await;
-    if tokio::time::timeout(RELEASE_TIMEOUT, deliverer.release())
-        .await
-        .is_err()
-    {
-        tracing::warn!("giving up the webhooks' leases took too long; they end by themselves");
-    }
+    deliverer.stop(webhooks).await;
     Ok(())
 }
-
-/// How long a stopping server tries to give up its webhooks' leases.
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One connection, with its timeouts (`http/connection.rs`), shut down gracefully with the
 /// others.

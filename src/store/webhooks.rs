@@ -2,6 +2,9 @@
 //! which node delivers it (a lease), and its latest attempts. What is sent and when is
 //! `crate::webhooks`'s concern; this is what both backends keep for it.
 
+use std::fmt;
+use std::time::Duration;
+
 use super::{Store, StoreError, on_backend};
 use crate::domain::AssociateId;
 
@@ -13,7 +16,7 @@ pub const MAX_WEBHOOKS: usize = 100;
 pub const KEPT_DELIVERIES: i64 = 100;
 
 /// A webhook to add; the caller has checked its URL's form.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewWebhook {
     pub url: String,
     /// The signing key's bytes.
@@ -22,6 +25,18 @@ pub struct NewWebhook {
     pub associates: Option<Vec<AssociateId>>,
     /// Now (Unix milliseconds).
     pub at: i64,
+}
+
+/// Without the key, so that a log line or a panic cannot show it.
+impl fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("associates", &self.associates)
+            .field("at", &self.at)
+            .finish()
+    }
 }
 
 /// A webhook as an administrator sees it: everything but its secret.
@@ -100,9 +115,12 @@ pub struct Delivery {
 pub struct WebhookClaim {
     /// The node, as the lease names it.
     pub owner: String,
+    /// The node's time (Unix milliseconds): whether a webhook's next attempt is due. On
+    /// SQLite also the leases' time; PostgreSQL's leases go by the database's clock, so that
+    /// a node whose clock runs ahead cannot take a lease another node still holds.
     pub now: i64,
-    /// Until when the lease holds.
-    pub lease_until: i64,
+    /// How long the lease holds.
+    pub lease: Duration,
     /// The newest revision: only webhooks behind it are claimed.
     pub latest: i64,
     /// Webhooks this node is delivering already, left out.
@@ -111,7 +129,7 @@ pub struct WebhookClaim {
 }
 
 /// A webhook a node now holds the lease of, with what it needs to deliver it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClaimedWebhook {
     pub id: i64,
     pub url: String,
@@ -120,6 +138,21 @@ pub struct ClaimedWebhook {
     pub delivered_through: i64,
     pub attempts: i32,
     pub failing_since: Option<i64>,
+}
+
+/// Without the key, so that a log line or a panic cannot show it.
+impl fmt::Debug for ClaimedWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimedWebhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("associates", &self.associates)
+            .field("delivered_through", &self.delivered_through)
+            .field("attempts", &self.attempts)
+            .field("failing_since", &self.failing_since)
+            .finish()
+    }
 }
 
 /// How far a node got with a webhook, stored only while it still holds the lease.
@@ -131,8 +164,10 @@ pub struct WebhookProgress {
     pub attempts: i32,
     pub failing_since: Option<i64>,
     pub next_attempt_at: i64,
-    /// The lease renewed until then.
-    pub lease_until: i64,
+    /// The node's time (Unix milliseconds), for the lease on SQLite (as in [`WebhookClaim`]).
+    pub now: i64,
+    /// The lease renewed for this long.
+    pub lease: Duration,
     /// The attempts made, oldest first.
     pub deliveries: Vec<Delivery>,
 }
@@ -163,6 +198,19 @@ impl Store {
         on_backend!(self, webhook_deliveries(id))
     }
 
+    /// Whether a webhook may have changes to deliver, be due (its next attempt's time has
+    /// come, by `now`, the node's time) and be free for `owner`, `busy` left out: a read that
+    /// numbers no change, cheap enough to ask before every look. It may say yes when a claim
+    /// then finds nothing, never no when a change committed before it waits.
+    pub async fn webhooks_due(
+        &self,
+        owner: String,
+        now: i64,
+        busy: Vec<i64>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, webhooks_due(owner, now, busy))
+    }
+
     /// Takes the lease of the webhooks that have changes to deliver and are due (their next
     /// attempt's time has come), and that no other node holds: at most `limit`. Atomic across
     /// nodes: a webhook is claimed by one node at a time.
@@ -174,8 +222,8 @@ impl Store {
     }
 
     /// Stores how far a delivery got, renews its lease and records its attempts (keeping the
-    /// newest [`KEPT_DELIVERIES`]), in one transaction, if the node still holds the lease;
-    /// says whether it did. A node that lost it stores nothing: another delivers from where
+    /// newest [`KEPT_DELIVERIES`]), in one transaction, if the node still holds the lease and
+    /// it has not ended; says whether it did. A node that lost it stores nothing: another delivers from where
     /// the last progress stored left off.
     pub async fn store_webhook_progress(
         &self,
@@ -188,6 +236,10 @@ impl Store {
     pub async fn release_webhooks(&self, owner: String) -> Result<(), StoreError> {
         on_backend!(self, release_webhooks(owner))
     }
+}
+
+pub(super) fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The `associates` column: a JSON array, or NULL for everyone.
@@ -212,4 +264,34 @@ pub(super) fn associates_from_column(
 pub(super) fn outcome_from_column(name: &str) -> Result<DeliveryOutcome, StoreError> {
     DeliveryOutcome::from_name(name)
         .ok_or_else(|| StoreError::Corrupt(format!("delivery outcome {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_the_key_out() {
+        let key = vec![0xab; 24];
+        let new = NewWebhook {
+            url: "https://example.com/".into(),
+            secret: key.clone(),
+            associates: None,
+            at: 0,
+        };
+        let claimed = ClaimedWebhook {
+            id: 1,
+            url: "https://example.com/".into(),
+            secret: key,
+            associates: None,
+            delivered_through: 0,
+            attempts: 0,
+            failing_since: None,
+        };
+        for shown in [format!("{new:?}"), format!("{claimed:?}")] {
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(!shown.contains("171"), "{shown}");
+            assert!(!shown.to_lowercase().contains("ab, ab"), "{shown}");
+        }
+    }
 }

@@ -3,12 +3,18 @@
 //! allowed (`target.rs`), one POST at a time (`send.rs`).
 //!
 //! The database decides who delivers what. Each node runs one [`Deliverer`]; every
-//! [`LOOK_INTERVAL`], and whenever the change feed reads a new change, it claims the webhooks
-//! that are behind and due, by a lease in the webhook's row ([`Store::claim_webhooks`]), and
-//! delivers each in a task of its own: the changes after `delivered_through`, in revision
-//! order, one after another, in batches of up to [`BATCH`]. After each batch it stores how
-//! far it got and renews the lease, in one transaction that holds only while the lease is
-//! still its own ([`Store::store_webhook_progress`]). So:
+//! [`LOOK_INTERVAL`] it asks, by a read that costs little, whether any webhook is behind and
+//! due ([`Store::webhooks_due`]), and only then claims those, by a lease in the webhook's row
+//! ([`Store::claim_webhooks`]). (It also looks whenever the node's change feed reads a new
+//! change, but the feed reads only while a change stream is open on the node: mostly, a
+//! change waits for the next look.) It delivers each webhook in a task of its own: the changes
+//! after `delivered_through`, in revision order, one after another, in batches of up to
+//! [`BATCH`]. After each batch it stores how far it got and renews the lease, in one
+//! transaction that holds only while the lease is still its own and has not ended
+//! ([`Store::store_webhook_progress`]). A POST starts only while the lease has
+//! [`REQUEST_TIMEOUT`] left to run, by the node's own steady clock counted from before the
+//! lease was taken, so that every POST ends before another node may take the webhook over;
+//! on PostgreSQL the leases themselves go by the database's clock, which all nodes share. So:
 //!
 //! - a change is delivered at least once: `delivered_through` moves past it only after a 2xx
 //!   (or once it is given up); a node that stops mid-batch, or loses its lease while a
@@ -16,9 +22,10 @@
 //!   with the same `webhook-id` (`{webhookId}-{revision}`), which receivers deduplicate by;
 //! - in order: a webhook is delivered by one task of one node at a time, and a change that
 //!   fails stops its batch; the next attempt starts again at it;
-//! - a restart resumes: the position is in the database, and a node that stops gives up its
-//!   leases ([`Deliverer::release`]), so another (or the same, started again) goes on at once;
-//!   one that dies holds them until they end, [`LEASE`] at most.
+//! - a restart resumes: the position is in the database, and a node that stops starts no
+//!   more POSTs, waits for those in flight, stores how far they got, and only then gives up
+//!   its leases ([`Deliverer::stop`]), so another (or the same, started again) goes on at
+//!   once, after it; one that dies holds them until they end, [`LEASE`] at most.
 //!
 //! A change that fails is tried again after 0.5 s, 1 s, 2 s, ... (doubling, at most an hour
 //! apart) until it has failed for a day ([`GIVE_UP_AFTER`]); then it is given up (recorded
@@ -34,7 +41,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::clock::Clock;
 use crate::domain::{AssociateId, Change};
@@ -53,6 +60,13 @@ pub const LOOK_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a claim holds: renewed with every batch, which ends well within it (a batch
 /// starts no request after [`BATCH_TIME`], and a request ends within [`REQUEST_TIMEOUT`]).
 pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How long a stopping node waits for the POSTs in flight: one request's time, and a moment
+/// to store how far they got. After it, its leases are left to end by themselves.
+const STOP_TIMEOUT: Duration = REQUEST_TIMEOUT.saturating_add(Duration::from_secs(3));
+
+/// How long a stopping node tries to give up its leases.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Changes delivered one after another before the progress is stored.
 pub const BATCH: usize = 100;
@@ -167,6 +181,8 @@ struct Inner {
     /// Each webhook this node delivers: revisions behind, and whether it is failing, for the
     /// metrics.
     state: Mutex<HashMap<i64, (i64, bool)>>,
+    /// Set when the node stops: no POST starts after it, nor any claim.
+    stopping: watch::Sender<bool>,
 }
 
 /// What a webhook's task does after a batch.
@@ -193,24 +209,31 @@ impl Deliverer {
                 node: random.iter().map(|b| format!("{b:02x}")).collect(),
                 agents: Mutex::default(),
                 state: Mutex::default(),
+                stopping: watch::Sender::new(false),
             }),
         }
     }
 
-    /// Delivers until the task is dropped, which ends the webhooks' tasks too. `changes`
-    /// wakes it when the feed has read a new change.
+    /// Delivers until [`Deliverer::stop`], then waits for the webhooks' tasks to end. `changes`
+    /// wakes it when the feed has read a new change. Dropping the task ends the webhooks'
+    /// tasks too, but not a POST in flight on its blocking thread.
     pub async fn run(self, mut changes: watch::Receiver<i64>) {
         let mut interval = tokio::time::interval(LOOK_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopping = self.inner.stopping.subscribe();
         let mut running = JoinSet::new();
         let mut busy: HashMap<tokio::task::Id, i64> = HashMap::new();
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 Ok(()) = changes.changed() => {}
+                Ok(()) = stopping.changed() => {}
                 Some(done) = running.join_next_with_id() => {
                     busy.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
                 }
+            }
+            if self.stopping() {
+                break;
             }
             while let Some(done) = running.try_join_next_with_id() {
                 busy.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
@@ -222,10 +245,10 @@ impl Deliverer {
                 .claim(busy.values().copied().collect(), AT_ONCE - running.len())
                 .await
             {
-                Ok((claimed, latest)) => {
+                Ok((claimed, latest, lease_ends)) => {
                     for webhook in claimed {
                         let id = webhook.id;
-                        let task = running.spawn(self.clone().deliver(webhook, latest));
+                        let task = running.spawn(self.clone().deliver(webhook, latest, lease_ends));
                         busy.insert(task.id(), id);
                     }
                 }
@@ -234,49 +257,85 @@ impl Deliverer {
                 }),
             }
         }
+        // Each ends after the POST it is making, having stored how far it got.
+        while running.join_next().await.is_some() {}
     }
 
-    /// Gives up this node's leases, so that another node, or this one started again, goes on
-    /// at once: called when the server stops, after [`Deliverer::run`] has been dropped.
-    pub async fn release(&self) {
-        if let Err(error) = self
-            .inner
-            .store
-            .release_webhooks(self.inner.node.clone())
-            .await
-        {
-            tracing::warn!(%error, "cannot give up the webhooks' leases; they end by themselves");
+    /// Stops the deliveries: no POST starts after this; waits (up to [`STOP_TIMEOUT`]) for
+    /// `run`, the task of [`Deliverer::run`], to end, the POSTs in flight with it; and only
+    /// then gives up this node's leases, so that another node, or this one started again, goes
+    /// on at once, after the last change this one sent. When the wait runs out, a POST may
+    /// still be in flight: the leases are kept, and end by themselves.
+    pub async fn stop(&self, mut run: JoinHandle<()>) {
+        self.inner.stopping.send_replace(true);
+        if tokio::time::timeout(STOP_TIMEOUT, &mut run).await.is_err() {
+            run.abort();
+            tracing::warn!(
+                "a webhook's receiver is still answering; its lease ends by itself, \
+                 and its delivery goes on then"
+            );
+            return;
+        }
+        let release = self.inner.store.release_webhooks(self.inner.node.clone());
+        match tokio::time::timeout(RELEASE_TIMEOUT, release).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot give up the webhooks' leases; they end by themselves");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "giving up the webhooks' leases took too long; they end by themselves"
+                );
+            }
         }
     }
 
+    fn stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    /// The webhooks claimed, the newest revision, and when their leases end by this node's
+    /// steady clock: counted from before it asked, so never later than the database's.
     async fn claim(
         &self,
         busy: Vec<i64>,
         limit: usize,
-    ) -> Result<(Vec<ClaimedWebhook>, i64), StoreError> {
-        let latest = self.inner.store.latest_revision().await?;
+    ) -> Result<(Vec<ClaimedWebhook>, i64, Instant), StoreError> {
+        let store = &self.inner.store;
         let now = self.inner.clock.now_millis();
-        let claimed = self
-            .inner
-            .store
+        // Numbering the changes for the newest revision costs PostgreSQL a lock and a write,
+        // too much four times a second on every node when no webhook waits.
+        if !store
+            .webhooks_due(self.inner.node.clone(), now, busy.clone())
+            .await?
+        {
+            return Ok((Vec::new(), 0, Instant::now()));
+        }
+        let latest = store.latest_revision().await?;
+        let asked = Instant::now();
+        let claimed = store
             .claim_webhooks(WebhookClaim {
                 owner: self.inner.node.clone(),
-                now,
-                lease_until: now + millis(LEASE),
+                now: self.inner.clock.now_millis(),
+                lease: LEASE,
                 latest,
                 busy,
                 limit,
             })
             .await?;
-        Ok((claimed, latest))
+        Ok((claimed, latest, asked + LEASE))
     }
 
-    /// Delivers one webhook's changes until it is caught up, waits for a retry, or is lost.
-    async fn deliver(self, mut webhook: ClaimedWebhook, latest: i64) {
+    /// Delivers one webhook's changes until it is caught up, waits for a retry, is lost, or
+    /// the node stops.
+    async fn deliver(self, mut webhook: ClaimedWebhook, latest: i64, mut lease_ends: Instant) {
         loop {
-            match self.deliver_batch(&mut webhook, latest).await {
-                Ok(Next::More) => {}
-                Ok(Next::Done) => return,
+            match self
+                .deliver_batch(&mut webhook, latest, &mut lease_ends)
+                .await
+            {
+                Ok(Next::More) if !self.stopping() => {}
+                Ok(Next::More | Next::Done) => return,
                 Err(error) => {
                     repeated::WEBHOOKS_FAILED.report(|unlogged| {
                         tracing::warn!(%error, unlogged, webhook = webhook.id,
@@ -292,6 +351,7 @@ impl Deliverer {
         &self,
         webhook: &mut ClaimedWebhook,
         latest: i64,
+        lease_ends: &mut Instant,
     ) -> Result<Next, StoreError> {
         let store = &self.inner.store;
         let page = store
@@ -302,7 +362,7 @@ impl Deliverer {
             })
             .await?;
         if page.expired {
-            return self.skip_expired(webhook).await;
+            return self.skip_expired(webhook, lease_ends).await;
         }
         let wanted: Vec<(i64, String)> = page
             .changes
@@ -318,11 +378,12 @@ impl Deliverer {
             attempts: webhook.attempts,
             failing_since: webhook.failing_since,
             next_attempt_at: 0,
-            lease_until: 0,
+            now: 0,
+            lease: LEASE,
             deliveries: Vec::new(),
         };
         let wanted_count = wanted.len();
-        let attempts = self.send(webhook, wanted).await?;
+        let attempts = self.send(webhook, wanted, *lease_ends).await?;
         let mut waiting = false;
         for (revision, at, attempt) in attempts.iter().map(|(r, a, t)| (*r, *a, t)) {
             let number = progress.attempts.saturating_add(1);
@@ -369,18 +430,20 @@ impl Deliverer {
             // Past the changes the filter left out after the last one sent, too.
             progress.delivered_through = page.reached.max(progress.delivered_through);
         }
-        let now = self.inner.clock.now_millis();
-        progress.lease_until = now + millis(LEASE);
+        progress.now = self.inner.clock.now_millis();
         let (through, attempts_now, failing_since) = (
             progress.delivered_through,
             progress.attempts,
             progress.failing_since,
         );
+        let asked = Instant::now();
         if !store.store_webhook_progress(progress).await? {
-            // Removed, or another node holds it now: it goes on from what was stored.
+            // Removed, or the lease ended (another node may hold it now): it goes on from
+            // what was stored.
             self.forget(webhook.id);
             return Ok(Next::Done);
         }
+        *lease_ends = asked + LEASE;
         webhook.delivered_through = through;
         webhook.attempts = attempts_now;
         webhook.failing_since = failing_since;
@@ -392,12 +455,14 @@ impl Deliverer {
         })
     }
 
-    /// POSTs the changes one after another on a blocking thread, until one fails or the
-    /// batch's time is up: each with the moment it was made and what came of it.
+    /// POSTs the changes one after another on a blocking thread, until one fails, the
+    /// batch's time is up, the lease would end before another POST could, or the node stops:
+    /// each with the moment it was made and what came of it.
     async fn send(
         &self,
         webhook: &ClaimedWebhook,
         changes: Vec<(i64, String)>,
+        lease_ends: Instant,
     ) -> Result<Vec<(i64, i64, send::Attempt)>, StoreError> {
         if changes.is_empty() {
             return Ok(Vec::new());
@@ -405,11 +470,15 @@ impl Deliverer {
         let agent = self.agent(webhook.id);
         let (id, url, key) = (webhook.id, webhook.url.clone(), webhook.secret.clone());
         let clock = self.inner.clock.clone();
+        let deliverer = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let mut attempts = Vec::with_capacity(changes.len());
             for (revision, body) in changes {
-                if started.elapsed() > BATCH_TIME {
+                if started.elapsed() > BATCH_TIME
+                    || !may_start(Instant::now(), lease_ends)
+                    || deliverer.stopping()
+                {
                     break;
                 }
                 let at = clock.now_millis();
@@ -436,7 +505,11 @@ impl Deliverer {
 
     /// The history no longer holds the changes after the webhook's position: it goes on
     /// from the oldest kept, and the gap is recorded.
-    async fn skip_expired(&self, webhook: &mut ClaimedWebhook) -> Result<Next, StoreError> {
+    async fn skip_expired(
+        &self,
+        webhook: &mut ClaimedWebhook,
+        lease_ends: &mut Instant,
+    ) -> Result<Next, StoreError> {
         let oldest = self
             .inner
             .store
@@ -458,7 +531,8 @@ impl Deliverer {
             attempts: 0,
             failing_since: None,
             next_attempt_at: 0,
-            lease_until: now + millis(LEASE),
+            now,
+            lease: LEASE,
             deliveries: vec![Delivery {
                 revision: through + 1,
                 attempt: 1,
@@ -472,9 +546,11 @@ impl Deliverer {
             }],
         };
         metrics::webhook_attempt(DeliveryOutcome::Expired.name());
+        let asked = Instant::now();
         if !self.inner.store.store_webhook_progress(progress).await? {
             return Ok(Next::Done);
         }
+        *lease_ends = asked + LEASE;
         webhook.delivered_through = through;
         webhook.attempts = 0;
         webhook.failing_since = None;
@@ -533,6 +609,12 @@ fn publish(state: &HashMap<i64, (i64, bool)>) {
     metrics::webhook_state(backlog, i64::try_from(failing).unwrap_or(i64::MAX));
 }
 
+/// Whether a POST started at `now` ends, [`REQUEST_TIMEOUT`] at most later, while the lease
+/// still holds.
+fn may_start(now: Instant, lease_ends: Instant) -> bool {
+    now + REQUEST_TIMEOUT < lease_ends
+}
+
 /// Whether a webhook with this filter gets a change of `associate`.
 fn wants(associates: Option<&[AssociateId]>, associate: AssociateId) -> bool {
     associates.is_none_or(|ids| ids.contains(&associate))
@@ -549,6 +631,18 @@ mod tests {
         assert_eq!(backoff(3), Duration::from_secs(2));
         assert_eq!(backoff(14), Duration::from_secs(3600));
         assert_eq!(backoff(i32::MAX), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn no_post_starts_that_could_outlast_the_lease() {
+        let now = Instant::now();
+        assert!(may_start(now, now + LEASE));
+        assert!(may_start(
+            now,
+            now + REQUEST_TIMEOUT + Duration::from_millis(1)
+        ));
+        assert!(!may_start(now, now + REQUEST_TIMEOUT));
+        assert!(!may_start(now + LEASE, now + LEASE));
     }
 
     #[test]

@@ -55,8 +55,8 @@ pub fn check_url(text: &str) -> Result<(), BadUrl> {
 
 /// Whether an address is anything but a public unicast one on the internet: loopback,
 /// private, shared (carrier-grade NAT), link-local, unspecified, broadcast, multicast,
-/// reserved or documentation ranges; an IPv6 address that carries an IPv4 one (mapped,
-/// compatible, NAT64) is judged by it.
+/// reserved or documentation ranges, the old 6to4 relays' anycast; an IPv6 address that carries
+/// an IPv4 one (mapped, compatible, NAT64, 6to4) is judged by it.
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
@@ -72,6 +72,7 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
         || ip.is_link_local()
         || (a == 100 && (b & 0xc0) == 64) // shared address space, 100.64.0.0/10
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated), 192.88.99.0/24
         || (a == 198 && (b & 0xfe) == 18) // benchmarking, 198.18.0.0/15
         || ip.is_documentation()
         || ip.is_multicast()
@@ -80,16 +81,35 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let embedded = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let o = ip.octets();
+    let v4 = |at: [usize; 4]| Ipv4Addr::new(o[at[0]], o[at[1]], o[at[2]], o[at[3]]);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_private_v4(v4);
     }
     // NAT64's well-known prefix, 64:ff9b::/96, reaches the IPv4 address it carries.
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_private_v4(embedded());
+        return is_private_v4(v4([12, 13, 14, 15]));
     }
-    // IPv4-compatible (deprecated): ::a.b.c.d; :: and ::1 among them.
-    if s[..6] == [0; 6] {
+    // NAT64's local-use prefix, 64:ff9b:1::/48, is cut by each network to /48, /56, /64 or
+    // /96, which puts the IPv4 address in a different place (RFC 6052, octet 8 skipped): a
+    // name cannot say which, so every place must hold a public address.
+    if s[..3] == [0x64, 0xff9b, 1] {
+        return [
+            [6, 7, 9, 10],
+            [7, 9, 10, 11],
+            [9, 10, 11, 12],
+            [12, 13, 14, 15],
+        ]
+        .into_iter()
+        .any(|at| is_private_v4(v4(at)));
+    }
+    // 6to4, 2002:a.b.c.d::/48, reaches the IPv4 address it carries, through a relay.
+    if s[0] == 0x2002 {
+        return is_private_v4(v4([2, 3, 4, 5]));
+    }
+    // IPv4-compatible (deprecated): ::a.b.c.d; :: and ::1 among them. IPv4-translated
+    // (SIIT), ::ffff:0:a.b.c.d, is a translator's own address, never a receiver's.
+    if s[..6] == [0; 6] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return true;
     }
     (s[0] & 0xfe00) == 0xfc00 // unique local, fc00::/7
@@ -164,6 +184,7 @@ mod tests {
             "240.0.0.1",
             "192.0.2.1",
             "198.18.0.1",
+            "192.88.99.1",
         ] {
             assert!(private(address), "{address}");
         }
@@ -195,6 +216,16 @@ mod tests {
             "64:ff9b::10.0.0.1",
             "::127.0.0.1",
             "100::1",
+            "::ffff:0:8.8.8.8",
+            "::ffff:0:10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:c058:6301::1",
+            "64:ff9b:1::10.0.0.1",
+            "64:ff9b:1:7f00:1::",
+            "64:ff9b:1:7f:0:100::",
+            "64:ff9b:1:0:7f:0:1::",
         ] {
             assert!(private(address), "{address}");
         }
@@ -203,6 +234,8 @@ mod tests {
             "2a00:1450:4001:80b::200e",
             "::ffff:8.8.8.8",
             "64:ff9b::8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b:1:808:8:808:808:808",
         ] {
             assert!(!private(address), "{address}");
         }

@@ -1,11 +1,13 @@
 //! Webhooks: changes POSTed to a receiver on 127.0.0.1 (the servers run with
 //! `--allow-private-webhooks`, or are shown refusing it without), signed, in order, once; tried
 //! again after a failure with the same `webhook-id`; never following a redirect; resumed after
-//! a restart; delivered once across two nodes. Added, listed and removed from the command line
-//! and the wire.
+//! a restart, and after a stop that waited for the POST in flight; delivered once across two
+//! nodes; leased by the database's clock. Added, listed and removed from the command line and
+//! the wire.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use presence::config::HttpSettings;
+use presence::store::{WebhookAdded, WebhookClaim, WebhookProgress};
+use presence::webhooks::LEASE;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +31,8 @@ both_backends!(
     redirects_are_not_followed,
     private_targets_are_refused_without_the_flag,
     a_restarted_server_resumes_where_delivery_stopped,
+    a_stopping_server_ends_its_post_before_another_goes_on,
+    progress_is_stored_only_while_the_lease_holds,
     webhooks_are_added_listed_and_removed_from_the_command_line,
     webhooks_are_for_administrators_on_the_wire,
 );
@@ -88,23 +94,53 @@ type Answer = dyn Fn(usize, &Received) -> (u16, Vec<(String, String)>) + Send + 
 struct Receiver {
     address: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Whether a request came while another was still being answered.
+    overlapped: Arc<AtomicBool>,
+}
+
+/// What the connections of one receiver share.
+#[derive(Clone)]
+struct Serving {
+    received: Arc<Mutex<Vec<Received>>>,
+    answer: Arc<Answer>,
+    /// How long each answer takes.
+    delay: Duration,
+    answering: Arc<AtomicUsize>,
+    overlapped: Arc<AtomicBool>,
 }
 
 impl Receiver {
     async fn start(
         answer: impl Fn(usize, &Received) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
     ) -> Self {
+        Self::start_slow(Duration::ZERO, answer).await
+    }
+
+    /// One that takes `delay` to answer each request.
+    async fn start_slow(
+        delay: Duration,
+        answer: impl Fn(usize, &Received) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let answer: Arc<Answer> = Arc::new(answer);
-        let kept = received.clone();
+        let serving = Serving {
+            received: Arc::new(Mutex::new(Vec::new())),
+            answer: Arc::new(answer),
+            delay,
+            answering: Arc::new(AtomicUsize::new(0)),
+            overlapped: Arc::new(AtomicBool::new(false)),
+        };
+        let receiver = Self {
+            address,
+            received: serving.received.clone(),
+            overlapped: serving.overlapped.clone(),
+        };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, kept.clone(), answer.clone()));
+                tokio::spawn(serve(stream, serving.clone()));
             }
         });
-        Self { address, received }
+        receiver
     }
 
     /// One that answers 204 to everything.
@@ -137,11 +173,7 @@ impl Receiver {
     }
 }
 
-async fn serve(
-    mut stream: tokio::net::TcpStream,
-    received: Arc<Mutex<Vec<Received>>>,
-    answer: Arc<Answer>,
-) {
+async fn serve(mut stream: tokio::net::TcpStream, serving: Serving) {
     let mut buffer = Vec::new();
     loop {
         let end = loop {
@@ -175,12 +207,17 @@ async fn serve(
         let body = buffer[end + 4..end + 4 + length].to_vec();
         buffer.drain(..end + 4 + length);
         let request = Received { headers, body };
+        if serving.answering.fetch_add(1, Ordering::SeqCst) > 0 {
+            serving.overlapped.store(true, Ordering::SeqCst);
+        }
         let (status, extra) = {
-            let mut all = received.lock().unwrap();
-            let answered = answer(all.len(), &request);
+            let mut all = serving.received.lock().unwrap();
+            let answered = (serving.answer)(all.len(), &request);
             all.push(request);
             answered
         };
+        tokio::time::sleep(serving.delay).await;
+        serving.answering.fetch_sub(1, Ordering::SeqCst);
         let mut response = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n");
         for (name, value) in extra {
             response.push_str(&format!("{name}: {value}\r\n"));
@@ -499,6 +536,148 @@ async fn a_restarted_server_resumes_where_delivery_stopped() {
         ]
     );
     assert!(got.iter().all(|r| r.signed_with(&secret)));
+}
+
+/// A server stopping while a receiver is slow to answer waits for that POST, starts no other,
+/// and only then gives up its lease: a server started next on the database goes on at once,
+/// after that change, and the receiver never has two at a time nor one twice.
+async fn a_stopping_server_ends_its_post_before_another_goes_on() {
+    // The database outlives the first server.
+    let database = fresh_database().await;
+    let settings = || TestSettings {
+        http: HttpSettings {
+            allow_private_webhooks: true,
+            ..HttpSettings::default()
+        },
+        database_url: Some(database.url.clone()),
+        ..TestSettings::default()
+    };
+    let first = spawn_app_with(settings()).await;
+    presence::demo::seed(&first.store).await.unwrap();
+    add_user(&first.store, USER_ID, USER.0, USER.1, false).await;
+    let receiver = Receiver::start_slow(Duration::from_secs(1), |_, _| (204, Vec::new())).await;
+    add_webhook(&first, json!({"url": receiver.url()})).await;
+    for message in ["one", "two", "three"] {
+        set_status(&first, USER_ID, message).await;
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while receiver.received().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.stop().await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "no POST started after the stop"
+    );
+
+    // Within the test's patience, well before the lease would have ended by itself.
+    let _second = spawn_app_with(settings()).await;
+    let got = receiver.wait_for(3).await;
+    let messages: Vec<Value> = got
+        .iter()
+        .map(|r| r.json()["to"]["message"].clone())
+        .collect();
+    assert_eq!(messages, ["one", "two", "three"]);
+    assert!(!receiver.overlapped.load(Ordering::SeqCst));
+}
+
+/// The store's side of the leases: held by one node, renewed only while held and not ended;
+/// on PostgreSQL by the database's clock, so a node whose clock runs an hour ahead takes no
+/// lease another holds.
+async fn progress_is_stored_only_while_the_lease_holds() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let on_postgres = app.database_url.starts_with("postgres");
+    let (new, _) = presence::webhooks::new_webhook("https://example.com/hook", None, 0).unwrap();
+    let WebhookAdded::Added(webhook) = store.add_webhook(new).await.unwrap() else {
+        panic!("not added");
+    };
+    let now = app.clock.now_millis();
+    let due = |owner: &str, now: i64, busy: Vec<i64>| store.webhooks_due(owner.into(), now, busy);
+    assert!(!due("a", now, vec![]).await.unwrap(), "nothing to send yet");
+    set_status(&app, USER_ID, "changed").await;
+    assert!(due("a", now, vec![]).await.unwrap());
+    assert!(!due("a", now, vec![webhook.id]).await.unwrap(), "busy");
+
+    let latest = store.latest_revision().await.unwrap();
+    let claim = |owner: &str, now: i64, lease: Duration| WebhookClaim {
+        owner: owner.into(),
+        now,
+        lease,
+        latest,
+        busy: Vec::new(),
+        limit: 10,
+    };
+    let progress = |owner: &str, now: i64, lease: Duration| WebhookProgress {
+        id: webhook.id,
+        owner: owner.into(),
+        delivered_through: webhook.delivered_through,
+        attempts: 0,
+        failing_since: None,
+        next_attempt_at: 0,
+        now,
+        lease,
+        deliveries: Vec::new(),
+    };
+    let claimed = store.claim_webhooks(claim("a", now, LEASE)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // SQLite's leases go by the one machine's clock.
+    let ahead = if on_postgres { now + 3_600_000 } else { now };
+    assert!(!due("b", ahead, vec![]).await.unwrap());
+    assert!(
+        store
+            .claim_webhooks(claim("b", ahead, LEASE))
+            .await
+            .unwrap()
+            .is_empty(),
+        "held by another"
+    );
+    assert!(
+        !store
+            .store_webhook_progress(progress("b", ahead, LEASE))
+            .await
+            .unwrap()
+    );
+    // Renewed for a moment only, then let end.
+    let short = Duration::from_millis(1);
+    assert!(
+        store
+            .store_webhook_progress(progress("a", now, short))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let later = now + 50;
+    assert!(
+        !store
+            .store_webhook_progress(progress("a", later, LEASE))
+            .await
+            .unwrap(),
+        "an ended lease is not renewed"
+    );
+    assert_eq!(
+        store
+            .claim_webhooks(claim("b", later, LEASE))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        !store
+            .store_webhook_progress(progress("a", later, LEASE))
+            .await
+            .unwrap(),
+        "a lease taken over stores nothing"
+    );
+    assert!(
+        store
+            .store_webhook_progress(progress("b", later, LEASE))
+            .await
+            .unwrap()
+    );
 }
 
 async fn webhooks_are_added_listed_and_removed_from_the_command_line() {

@@ -1,6 +1,7 @@
 //! Webhooks on PostgreSQL: several nodes claim them, each webhook by one at a time: the claim
 //! locks the rows it takes (`FOR UPDATE SKIP LOCKED`), and a row another node's claim has
-//! just leased fails the lease condition when it is checked again.
+//! just leased fails the lease condition when it is checked again. Leases go by the database's
+//! clock ([`DB_NOW`]), the one clock every node shares.
 
 use tokio_postgres::Row;
 
@@ -8,8 +9,13 @@ use super::{PostgresStore, classify};
 use crate::store::StoreError;
 use crate::store::webhooks::{
     ClaimedWebhook, Delivery, KEPT_DELIVERIES, MAX_WEBHOOKS, NewWebhook, Webhook, WebhookAdded,
-    WebhookClaim, WebhookProgress, associates_column, associates_from_column, outcome_from_column,
+    WebhookClaim, WebhookProgress, associates_column, associates_from_column, lease_millis,
+    outcome_from_column,
 };
+
+/// The database's time, Unix milliseconds, as the leases count it: the moment the statement
+/// reads it, not its transaction's start.
+const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Serialises adding webhooks across nodes, so that two added at once cannot both pass the
 /// count: any constant will do, as long as it is ours.
@@ -132,22 +138,50 @@ impl PostgresStore {
             .map(Some)
     }
 
+    /// Behind: a numbered change past the webhook's position, or any change not numbered yet
+    /// (each found by an index: the revisions' and the unnumbered changes').
+    pub(in crate::store) async fn webhooks_due(
+        &self,
+        owner: String,
+        now: i64,
+        busy: Vec<i64>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM webhook
+                                WHERE (lease_owner = $1 OR lease_until <= {DB_NOW})
+                                  AND next_attempt_at <= $2 AND NOT (id = ANY($3))
+                                  AND (delivered_through
+                                         < (SELECT coalesce(max(revision), 0) FROM user_change)
+                                       OR EXISTS (SELECT 1 FROM user_change
+                                                  WHERE revision IS NULL)))"
+            ))
+            .await
+            .map_err(classify)?;
+        Ok(client
+            .query_one(&statement, &[&owner, &now, &busy])
+            .await
+            .map_err(classify)?
+            .get(0))
+    }
+
     pub(in crate::store) async fn claim_webhooks(
         &self,
         claim: WebhookClaim,
     ) -> Result<Vec<ClaimedWebhook>, StoreError> {
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(
-                "UPDATE webhook SET lease_owner = $1, lease_until = $2
+            .prepare_cached(&format!(
+                "UPDATE webhook SET lease_owner = $1, lease_until = {DB_NOW} + $2
                  WHERE id IN (SELECT id FROM webhook
-                              WHERE (lease_owner = $1 OR lease_until <= $3)
+                              WHERE (lease_owner = $1 OR lease_until <= {DB_NOW})
                                 AND next_attempt_at <= $3 AND delivered_through < $4
                                 AND NOT (id = ANY($5))
                               ORDER BY id LIMIT $6 FOR UPDATE SKIP LOCKED)
                  RETURNING id, url, secret, associates, delivered_through, attempts,
-                           failing_since",
-            )
+                           failing_since"
+            ))
             .await
             .map_err(classify)?;
         let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
@@ -156,7 +190,7 @@ impl PostgresStore {
                 &statement,
                 &[
                     &claim.owner,
-                    &claim.lease_until,
+                    &lease_millis(claim.lease),
                     &claim.now,
                     &claim.latest,
                     &claim.busy,
@@ -188,9 +222,11 @@ impl PostgresStore {
         let tx = client.transaction().await.map_err(classify)?;
         let updated = tx
             .execute(
-                "UPDATE webhook SET delivered_through = $3, attempts = $4, failing_since = $5,
-                                    next_attempt_at = $6, lease_until = $7
-                 WHERE id = $1 AND lease_owner = $2",
+                &format!(
+                    "UPDATE webhook SET delivered_through = $3, attempts = $4, failing_since = $5,
+                                        next_attempt_at = $6, lease_until = {DB_NOW} + $7
+                     WHERE id = $1 AND lease_owner = $2 AND lease_until > {DB_NOW}"
+                ),
                 &[
                     &progress.id,
                     &progress.owner,
@@ -198,7 +234,7 @@ impl PostgresStore {
                     &progress.attempts,
                     &progress.failing_since,
                     &progress.next_attempt_at,
-                    &progress.lease_until,
+                    &lease_millis(progress.lease),
                 ],
             )
             .await

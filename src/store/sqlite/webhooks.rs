@@ -8,7 +8,8 @@ use super::{SqliteStore, in_transaction};
 use crate::store::StoreError;
 use crate::store::webhooks::{
     ClaimedWebhook, Delivery, KEPT_DELIVERIES, MAX_WEBHOOKS, NewWebhook, Webhook, WebhookAdded,
-    WebhookClaim, WebhookProgress, associates_column, associates_from_column, outcome_from_column,
+    WebhookClaim, WebhookProgress, associates_column, associates_from_column, lease_millis,
+    outcome_from_column,
 };
 
 const WEBHOOK_COLUMNS: &str = "id, url, associates, created_at, delivered_through, attempts, \
@@ -130,33 +131,36 @@ impl SqliteStore {
         .await
     }
 
+    /// A read: most looks find nothing to do, and a read does not wait for the writer, nor
+    /// hold up the Sets queued there.
+    pub(in crate::store) async fn webhooks_due(
+        &self,
+        owner: String,
+        now: i64,
+        busy: Vec<i64>,
+    ) -> Result<bool, StoreError> {
+        let busy = serde_json::to_string(&busy).expect("integers serialize");
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM webhook
+                     WHERE (lease_owner = ?1 OR lease_until <= ?2) AND next_attempt_at <= ?2
+                       AND delivered_through
+                             < (SELECT coalesce(max(revision), 0) FROM user_change)
+                       AND id NOT IN (SELECT value FROM json_each(?3)))",
+                )?
+                .query_row(params![owner, now, busy], |row| row.get::<_, bool>(0))?)
+        })
+        .await
+    }
+
     pub(in crate::store) async fn claim_webhooks(
         &self,
         claim: WebhookClaim,
     ) -> Result<Vec<ClaimedWebhook>, StoreError> {
         let busy = serde_json::to_string(&claim.busy).expect("integers serialize");
         let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
-        // A read first: most looks find nothing to do, and a read does not wait for the
-        // writer, nor hold up the Sets queued there.
-        let (owner, now, latest, candidates) =
-            (claim.owner.clone(), claim.now, claim.latest, busy.clone());
-        let due = self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM webhook
-                         WHERE (lease_owner = ?1 OR lease_until <= ?2) AND next_attempt_at <= ?2
-                           AND delivered_through < ?3
-                           AND id NOT IN (SELECT value FROM json_each(?4)))",
-                    )?
-                    .query_row(params![owner, now, latest, candidates], |row| {
-                        row.get::<_, bool>(0)
-                    })?)
-            })
-            .await?;
-        if !due {
-            return Ok(Vec::new());
-        }
+        let lease_until = claim.now.saturating_add(lease_millis(claim.lease));
         self.write(move |conn| {
             let rows: Vec<_> = conn
                 .prepare_cached(
@@ -172,7 +176,7 @@ impl SqliteStore {
                 .query_map(
                     params![
                         claim.owner,
-                        claim.lease_until,
+                        lease_until,
                         claim.now,
                         claim.latest,
                         busy,
@@ -232,8 +236,8 @@ fn store_progress_in(tx: &Connection, progress: &WebhookProgress) -> Result<bool
     let updated = tx
         .prepare_cached(
             "UPDATE webhook SET delivered_through = ?3, attempts = ?4, failing_since = ?5,
-                                next_attempt_at = ?6, lease_until = ?7
-             WHERE id = ?1 AND lease_owner = ?2",
+                                next_attempt_at = ?6, lease_until = ?7 + ?8
+             WHERE id = ?1 AND lease_owner = ?2 AND lease_until > ?7",
         )?
         .execute(params![
             progress.id,
@@ -242,7 +246,8 @@ fn store_progress_in(tx: &Connection, progress: &WebhookProgress) -> Result<bool
             progress.attempts,
             progress.failing_since,
             progress.next_attempt_at,
-            progress.lease_until
+            progress.now,
+            lease_millis(progress.lease)
         ])?;
     if updated == 0 {
         return Ok(false);
