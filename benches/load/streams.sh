@@ -64,7 +64,7 @@ printf '%s\n' "$password" |
     "$presence" --database "$url" user add bench --associate-id 1 --admin --password-stdin >/dev/null
 
 PRESENCE_LOG=warn taskset -c "$server_cpus" "$presence" --database "$url" serve --listen "127.0.0.1:$port" \
-    --max-connections $((streams + 1000)) --max-requests $((streams + 1000)) >"$work/server.log" 2>&1 &
+    --max-connections $((streams + 1000)) --max-requests $((streams + 1000)) --max-streams "$streams" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
