@@ -57,7 +57,10 @@ status=0
 # Once as the ordinary user (who meets the 403s), then as the administrator (who may do
 # anything, and so could set the ordinary user's status to StatusDeleted, which signs them
 # out for good). From the temporary directory, where Schemathesis leaves its cache. Bounded by
-# examples per operation; the timeout only guards against a hang.
+# examples per operation; the timeout only guards against a hang. Two operations are left to
+# the tests: the change stream, which never ends by itself (each request would only run into
+# the request timeout), and adding a webhook, whose made-up URLs the server would then send
+# changes to, beyond this machine.
 for credentials in "anna:$user_password" "admin:$admin_password"; do
   echo "Schemathesis as ${credentials%%:*}"
   (cd "$work" && timeout 900 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/presence/v1/openapi.json" \
@@ -68,6 +71,8 @@ for credentials in "anna:$user_password" "admin:$admin_password"; do
     --generation-with-security-parameters false \
     --request-timeout 10 \
     --max-failures 20 \
+    --exclude-operation-id changeStream \
+    --exclude-operation-id addWebhook \
     --no-color \
     "$@") || status=$?
 done

@@ -45,7 +45,7 @@ const MAX_ASSOCIATES: usize = 1000;
 /// Changes read from the history at a time by a stream behind the feed's ring.
 const HISTORY_STEP: usize = 500;
 
-#[utoipa::path(get, path = "/presence/v1/changes/stream", tag = "presence",
+#[utoipa::path(get, path = "/presence/v1/changes/stream", tag = "presence", operation_id = "changeStream",
     params(("after" = Option<i64>, Query, description = "Changes numbered after this revision; `Last-Event-ID` takes precedence; none: from now"),
         ("associate" = Option<String>, Query, description = "Comma-separated associate ids: their changes only")),
     responses((status = 200, description = "`text/event-stream`: `id:` the revision, `event: change`, `data:` the change as `/presence/v1/changes` gives it")))]

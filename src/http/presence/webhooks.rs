@@ -175,7 +175,7 @@ fn associates(members: &Map<String, Value>) -> Result<Option<Vec<i64>>, ApiError
 }
 
 /// `POST /presence/v1/webhooks`: adds one, which gets the changes made from now on.
-#[utoipa::path(post, path = "/presence/v1/webhooks", tag = "webhooks",
+#[utoipa::path(post, path = "/presence/v1/webhooks", tag = "webhooks", operation_id = "addWebhook",
     request_body = WebhookRequest,
     responses(
         (status = 201, description = "Added; `secret` is shown this once", body = WebhookBody,
