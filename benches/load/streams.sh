@@ -14,6 +14,9 @@
 # and the server's memory: resident before the streams opened, and at its peak after, per
 # stream.
 #
+# With PERF_OUT=FILE in the environment, `perf record -e cpu-clock -g` samples the server for 3 s
+# from 6 s after the client starts (while the Sets fan out) into FILE.
+#
 # Traffic goes to 127.0.0.1 only, bounded by --streams and --sets.
 
 set -euo pipefail
@@ -75,7 +78,9 @@ kib() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$server_pid/status"; }
 before=$(kib VmRSS)
 say "presence: $before KiB resident before the streams; opening $streams streams"
 
-if [[ -n "${PERF_OUT:-}" ]]; then (sleep 6; perf record -e cpu-clock -F 4000 -g -p "$server_pid" -o "$PERF_OUT" -- sleep 3 >/dev/null 2>&1) & fi
+if [[ -n "${PERF_OUT:-}" ]]; then
+    (sleep 6; perf record -e cpu-clock -F 4000 -g -p "$server_pid" -o "$PERF_OUT" -- sleep 3 >/dev/null 2>&1) &
+fi
 taskset -c "$client_cpus" "$client" "127.0.0.1:$port" "bench:$password" "$streams" "$sets" 1 | tee "$work/client.out"
 
 peak=$(kib VmHWM)
