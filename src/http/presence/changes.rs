@@ -69,11 +69,12 @@ pub(super) fn expired(after: i64) -> ApiError {
 /// `GET /presence/v1/changes?after=REV&associate=ID&limit=N`: the changes after `after`,
 /// oldest first, and `next`, the revision to go on after (past changes the filter left out).
 #[utoipa::path(get, path = "/presence/v1/changes", tag = "presence",
-    params(("after" = Option<i64>, Query, description = "Changes numbered after this revision; none: from the oldest kept"),
-        ("associate" = Option<i32>, Query, description = "One associate's changes only"),
-        ("limit" = Option<usize>, Query, description = "At most this many (1 to 1000; 100)")),
+    params(("after" = Option<i64>, Query, minimum = 0, description = "Changes numbered after this revision; none: from the oldest kept"),
+        ("associate" = Option<i32>, Query, minimum = 1, description = "One associate's changes only"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many (1 to 1000; 100)")),
     responses((status = 200, description = "A page of changes, oldest first, and `next`"),
-        (status = 410, description = "The cursor is older than the history keeps")))]
+        (status = 410, description = "The cursor is older than the history keeps"),
+        super::openapi::Refusals))]
 pub(super) async fn changes(
     State(state): State<AppState>,
     uri: Uri,
