@@ -16,6 +16,11 @@ use crate::domain::{
 /// log, and no index by associate costs every Set a write.
 pub const FILTER_WINDOW: i64 = 100_000;
 
+/// Changes the log keeps at most, however young: a client that sets the same status over and
+/// over makes a row each time (the caches follow every write), and the disk is bounded by
+/// this as well as by the history's days. About 1.5 GB of rows.
+pub const MAX_CHANGES_KEPT: i64 = 10_000_000;
+
 /// Which changes to read.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryQuery {
@@ -84,9 +89,9 @@ impl Store {
         on_backend!(self, record_due_timers(now))
     }
 
-    /// Deletes the changes made before `before` (Unix milliseconds), oldest first, in steps
-    /// that each hold the write lock briefly. The newest change always stays: numbering goes
-    /// on from it.
+    /// Deletes the changes made before `before` (Unix milliseconds), and any beyond the newest
+    /// [`MAX_CHANGES_KEPT`], oldest first, in steps that each hold the write lock briefly. The
+    /// newest change always stays: numbering goes on from it.
     pub async fn trim_history(&self, before: i64) -> Result<(), StoreError> {
         on_backend!(self, trim_history(before))
     }

@@ -11,7 +11,8 @@ use super::{PostgresStore, classify};
 use crate::domain::{Actor, AssociateId, ChangeKind, Presence, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, change_columns, edge_change, written_by,
+    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, MAX_CHANGES_KEPT, change_columns,
+    edge_change, written_by,
 };
 
 /// Changes deleted in one statement of trimming.
@@ -225,7 +226,8 @@ impl PostgresStore {
         Ok(recorded)
     }
 
-    /// Deletes the oldest changes made before `before`, a prefix of the log only (a reader
+    /// Deletes the oldest changes made before `before`, and any beyond the newest
+    /// [`MAX_CHANGES_KEPT`], a prefix of the log only (a reader
     /// whose cursor lies in it is told so rather than finding holes), in steps, never the
     /// newest numbered change: numbering goes on from it. Any node may run it at any time.
     pub(in crate::store) async fn trim_history(&self, before: i64) -> Result<(), StoreError> {
@@ -235,8 +237,9 @@ impl PostgresStore {
         let statement = client
             .prepare_cached(
                 "DELETE FROM user_change WHERE revision < LEAST(
-                     coalesce((SELECT min(revision) FROM user_change WHERE at >= $1),
-                              (SELECT max(revision) FROM user_change)),
+                     GREATEST(coalesce((SELECT min(revision) FROM user_change WHERE at >= $1),
+                                       (SELECT max(revision) FROM user_change)),
+                              (SELECT max(revision) FROM user_change) - $3),
                      (SELECT min(revision) FROM user_change) + $2,
                      (SELECT max(revision) FROM user_change))",
             )
@@ -244,7 +247,7 @@ impl PostgresStore {
             .map_err(classify)?;
         loop {
             let deleted = client
-                .execute(&statement, &[&before, &TRIM_STEP])
+                .execute(&statement, &[&before, &TRIM_STEP, &MAX_CHANGES_KEPT])
                 .await
                 .map_err(classify)?;
             if i64::try_from(deleted).unwrap_or(i64::MAX) < TRIM_STEP {

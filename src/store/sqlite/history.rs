@@ -8,7 +8,8 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::{Actor, AssociateId, ChangeKind, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, change_columns, edge_change, written_by,
+    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, MAX_CHANGES_KEPT, change_columns,
+    edge_change, written_by,
 };
 
 /// Changes deleted in one step of trimming: each step holds the write lock, and Sets wait.
@@ -55,7 +56,9 @@ impl SqliteStore {
     pub(in crate::store) async fn trim_history(&self, before: i64) -> Result<(), StoreError> {
         // Step by step, each a write of its own, so that Sets go between them.
         loop {
-            let deleted = self.write(move |conn| Ok(trim_step(conn, before)?)).await?;
+            let deleted = self
+                .write(move |conn| Ok(trim_step(conn, before, MAX_CHANGES_KEPT)?))
+                .await?;
             if deleted < TRIM_STEP {
                 return Ok(());
             }
@@ -185,20 +188,22 @@ fn record_due_timers_in(tx: &Connection, now: i64) -> Result<usize, StoreError> 
 }
 
 /// One step of trimming: the oldest changes made before `before`, up to the first one made
-/// after it, at most [`TRIM_STEP`] of them, never the newest. Says how many it deleted.
-fn trim_step(conn: &Connection, before: i64) -> rusqlite::Result<i64> {
+/// after it, and any beyond the newest `kept` ([`MAX_CHANGES_KEPT`]); at most [`TRIM_STEP`] of
+/// them, never the newest. Says how many it deleted.
+pub(super) fn trim_step(conn: &Connection, before: i64, kept: i64) -> rusqlite::Result<i64> {
     // Only a prefix of the log is deleted, so that a reader whose cursor lies in it is told
     // so (`expired`) rather than finding holes.
     let deleted = conn
         .prepare_cached(
             "DELETE FROM user_change
              WHERE revision < min(
-                 coalesce((SELECT min(revision) FROM user_change WHERE at >= ?1),
-                          (SELECT max(revision) FROM user_change)),
+                 max(coalesce((SELECT min(revision) FROM user_change WHERE at >= ?1),
+                              (SELECT max(revision) FROM user_change)),
+                     (SELECT max(revision) FROM user_change) - ?3),
                  (SELECT min(revision) FROM user_change) + ?2,
                  (SELECT max(revision) FROM user_change))",
         )?
-        .execute(params![before, TRIM_STEP])?;
+        .execute(params![before, TRIM_STEP, kept])?;
     Ok(i64::try_from(deleted).unwrap_or(i64::MAX))
 }
 

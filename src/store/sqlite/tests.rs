@@ -356,3 +356,32 @@ async fn a_bulk_change_by_another_program_is_seen_at_once() {
         UserStatus::StatusNotAvailable
     );
 }
+
+#[tokio::test]
+async fn the_log_keeps_its_newest_changes_however_young() {
+    let (directory, _store, outsider) = store_and_outsider().await;
+    let own = open_connection(&directory.path().join("presence.db"), Synchronous::Normal).unwrap();
+    let count_and_latest = || {
+        outsider
+            .query_row(
+                "SELECT count(*), max(revision) FROM user_change",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .unwrap()
+    };
+    outsider
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20)
+             INSERT INTO user_change (associate_id, login, at, kind) SELECT i, 'u' || i, 9e15, 'status' FROM n",
+            [],
+        )
+        .unwrap();
+    let (rows, latest) = count_and_latest();
+    assert!(rows >= 20);
+    // Young all of them: only the bound on their number trims.
+    super::history::trim_step(&own, 0, 5).unwrap();
+    assert_eq!(count_and_latest(), (6, latest));
+    super::history::trim_step(&own, 0, 5).unwrap();
+    assert_eq!(count_and_latest(), (6, latest), "no more than the bound");
+}
