@@ -234,6 +234,9 @@ async fn the_history_pages_every_change_with_who_made_it() {
     assert_eq!(nobody["items"], json!([]));
     let (_, all) = changes(&app, "").await;
     assert_eq!(all["items"].as_array().unwrap().len(), before + 2);
+    // The furthest cursor there is: nothing after it, yet.
+    let (status, far) = changes(&app, &format!("?after={}&associate=1&limit=1", i64::MAX)).await;
+    assert_eq!((status, &far["items"]), (200, &json!([])), "{far}");
 
     for bad in [
         "?after=-1",

@@ -69,7 +69,7 @@ impl PostgresStore {
             .map_err(classify)?
             .get(0);
         let after = match query.after {
-            Some(after) if after + 1 < oldest => {
+            Some(after) if after < oldest - 1 => {
                 return Ok(ChangePage {
                     changes: Vec::new(),
                     reached: after,

@@ -72,7 +72,7 @@ fn history_in(tx: &Connection, query: &HistoryQuery) -> Result<ChangePage, Store
         .query_row([], |row| row.get(0))?;
     let after = match query.after {
         // Anything below the oldest change kept may have been trimmed.
-        Some(after) if after + 1 < oldest => {
+        Some(after) if after < oldest - 1 => {
             return Ok(ChangePage {
                 changes: Vec::new(),
                 reached: after,
