@@ -107,6 +107,49 @@ impl Store {
     }
 }
 
+/// Where a page of `query` starts and ends, in revisions: after `after` up to `through`, given
+/// the oldest change the log keeps and the newest. `Err` with the page to answer when the
+/// cursor is older than what is kept.
+pub(super) fn page_window(
+    query: &HistoryQuery,
+    oldest: i64,
+    latest: i64,
+) -> Result<(i64, i64), ChangePage> {
+    let after = match query.after {
+        // Anything below the oldest change kept may have been trimmed.
+        Some(after) if after < oldest - 1 => {
+            return Err(ChangePage {
+                changes: Vec::new(),
+                reached: after,
+                expired: true,
+            });
+        }
+        Some(after) => after,
+        None => (oldest - 1).max(0),
+    };
+    let latest = latest.max(after);
+    let through = if query.associate.is_some() || query.since.is_some() {
+        latest.min(after.saturating_add(FILTER_WINDOW))
+    } else {
+        latest
+    };
+    Ok((after, through))
+}
+
+/// The page of the changes read in a window ending at `through`, at most `limit` of them: a
+/// full page reaches its last change, one that is not full read the whole window.
+pub(super) fn page_of(changes: Vec<Change>, limit: usize, through: i64) -> ChangePage {
+    let reached = match changes.last() {
+        Some(last) if changes.len() >= limit => last.revision,
+        _ => through,
+    };
+    ChangePage {
+        changes,
+        reached,
+        expired: false,
+    }
+}
+
 /// A status as a change records it.
 pub(super) fn recorded(effective: &Effective<'_>) -> RecordedStatus {
     RecordedStatus {

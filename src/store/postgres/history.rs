@@ -11,8 +11,8 @@ use super::{PostgresStore, classify};
 use crate::domain::{Actor, AssociateId, ChangeKind, Presence, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, MAX_CHANGES_KEPT, change_columns,
-    edge_change, written_by,
+    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, change_columns, edge_change,
+    page_of, page_window, written_by,
 };
 
 /// Changes deleted in one statement of trimming.
@@ -68,24 +68,11 @@ impl PostgresStore {
             .await
             .map_err(classify)?
             .get(0);
-        let after = match query.after {
-            Some(after) if after < oldest - 1 => {
-                return Ok(ChangePage {
-                    changes: Vec::new(),
-                    reached: after,
-                    expired: true,
-                });
-            }
-            Some(after) => after,
-            None => (oldest - 1).max(0),
+        let (after, through) = match page_window(&query, oldest, latest) {
+            Ok(window) => window,
+            Err(expired) => return Ok(expired),
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let latest = latest.max(after);
-        let through = if query.associate.is_some() || query.since.is_some() {
-            latest.min(after.saturating_add(FILTER_WINDOW))
-        } else {
-            latest
-        };
         let since = query.since.unwrap_or(i64::MIN);
         // Two statements rather than one with an optional filter, whose generic plan could
         // read the window otherwise than by revision.
@@ -126,21 +113,11 @@ impl PostgresStore {
         }
         .map_err(classify)?;
         tx.commit().await.map_err(classify)?;
-        let full = rows.len() as i64 >= limit;
         let changes = rows
             .iter()
             .map(|row| change_from_row(row).into_change())
             .collect::<Result<Vec<_>, _>>()?;
-        // A page that is not full read everything up to `through`.
-        let reached = match changes.last() {
-            Some(last) if full => last.revision,
-            _ => through,
-        };
-        Ok(ChangePage {
-            changes,
-            reached,
-            expired: false,
-        })
+        Ok(page_of(changes, query.limit, through))
     }
 
     pub(in crate::store) async fn latest_change(&self) -> Result<i64, StoreError> {

@@ -8,8 +8,8 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::{Actor, AssociateId, ChangeKind, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, FILTER_WINDOW, HistoryQuery, MAX_CHANGES_KEPT, change_columns,
-    edge_change, written_by,
+    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, change_columns, edge_change,
+    page_of, page_window, written_by,
 };
 
 /// Changes deleted in one step of trimming: each step holds the write lock, and Sets wait.
@@ -70,26 +70,12 @@ fn history_in(tx: &Connection, query: &HistoryQuery) -> Result<ChangePage, Store
     let oldest: i64 = tx
         .prepare_cached("SELECT coalesce(min(revision), 0) FROM user_change")?
         .query_row([], |row| row.get(0))?;
-    let after = match query.after {
-        // Anything below the oldest change kept may have been trimmed.
-        Some(after) if after < oldest - 1 => {
-            return Ok(ChangePage {
-                changes: Vec::new(),
-                reached: after,
-                expired: true,
-            });
-        }
-        Some(after) => after,
-        None => (oldest - 1).max(0),
+    let latest = super::changes::latest_revision(tx)?;
+    let (after, through) = match page_window(query, oldest, latest) {
+        Ok(window) => window,
+        Err(expired) => return Ok(expired),
     };
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let latest = super::changes::latest_revision(tx)?.max(after);
-    let filtered = query.associate.is_some() || query.since.is_some();
-    let through = if filtered {
-        latest.min(after.saturating_add(FILTER_WINDOW))
-    } else {
-        latest
-    };
     let rows: Vec<ChangeColumns> = tx
         .prepare_cached(concat!(
             "SELECT ",
@@ -110,21 +96,11 @@ fn history_in(tx: &Connection, query: &HistoryQuery) -> Result<ChangePage, Store
             change_from_row,
         )?
         .collect::<Result<_, _>>()?;
-    let full = rows.len() as i64 >= limit;
     let changes = rows
         .into_iter()
         .map(ChangeColumns::into_change)
         .collect::<Result<Vec<_>, _>>()?;
-    // A page that is not full read everything up to `through`.
-    let reached = match changes.last() {
-        Some(last) if full => last.revision,
-        _ => through,
-    };
-    Ok(ChangePage {
-        changes,
-        reached,
-        expired: false,
-    })
+    Ok(page_of(changes, query.limit, through))
 }
 
 /// Records the timers due at `now` (see `Store::record_due_timers`).
