@@ -15,6 +15,7 @@ both_backends!(
     the_history_pages_every_change_with_who_made_it,
     a_cursor_older_than_the_history_is_gone,
     a_stream_sends_each_change_once_in_order_and_resumes_after_its_last_id,
+    a_stream_from_now_tells_where_it_starts_so_a_client_lost_before_any_change_resumes_there,
     a_stream_filters_by_associate_and_tells_of_timers,
     a_stream_behind_the_history_is_told_to_reset,
     an_idle_stream_sends_a_comment_every_fifteen_seconds,
@@ -44,6 +45,8 @@ struct Stream {
     /// The body decoded so far, not yet split into events.
     body: String,
     comments: usize,
+    /// The position a stream from now started at: its first block, an `id:` alone.
+    position: Option<String>,
     /// Whether the server may end the stream (it is being killed) without failing the test.
     may_end: bool,
 }
@@ -74,6 +77,7 @@ impl Stream {
             raw: Vec::new(),
             body: String::new(),
             comments: 0,
+            position: None,
             may_end: false,
         };
         // The head.
@@ -145,6 +149,12 @@ impl Stream {
                 }
                 if comment {
                     self.comments += 1;
+                    continue;
+                }
+                // A block without data is no event: a stream from now starts with its
+                // position, an `id:` alone.
+                if event.data.is_empty() && event.event.is_none() {
+                    self.position = event.id;
                     continue;
                 }
                 return Some(event);
@@ -322,6 +332,28 @@ async fn a_stream_sends_each_change_once_in_order_and_resumes_after_its_last_id(
     // `?after=` does the same.
     let mut again = Stream::open(app.address, &format!("?after={second_id}"), None).await;
     assert_eq!(again.change().await.json()["to"]["message"], "three");
+}
+
+async fn a_stream_from_now_tells_where_it_starts_so_a_client_lost_before_any_change_resumes_there()
+{
+    let app = spawn_app().await;
+    superoffice_set(&app, USER, USER_ID, "StatusNotAvailable", "before").await;
+    let start = latest(app.address).await;
+    let mut stream = Stream::open(app.address, "", None).await;
+    assert_eq!(stream.next(Duration::from_millis(300)).await, None);
+    assert_eq!(stream.position, Some(start.to_string()));
+    drop(stream);
+    // Lost before any change: what was set meanwhile comes after the position, and nothing
+    // from before it.
+    superoffice_set(&app, USER, USER_ID, "StatusNormal", "meanwhile").await;
+    let mut resumed = Stream::open(app.address, "", Some(&start.to_string())).await;
+    assert_eq!(resumed.change().await.json()["to"]["message"], "meanwhile");
+    assert_eq!(
+        resumed.position, None,
+        "a resumed stream knows its position"
+    );
+    // A resumed stream sends no position: its client knows it.
+    assert_eq!(resumed.next(Duration::from_millis(300)).await, None);
 }
 
 async fn a_stream_filters_by_associate_and_tells_of_timers() {

@@ -2,7 +2,8 @@
 //! resumable after `Last-Event-ID` (or `?after=`) with nothing lost and nothing repeated,
 //! optionally for some associates only (`?associate=1,2`), with a comment every
 //! [`KEEP_ALIVE`] so that proxies keep it open, and `event: reset` when the cursor is older
-//! than the history keeps (the stream then goes on from the newest change).
+//! than the history keeps (the stream then goes on from the newest change). A stream from now
+//! starts with its position, an `id:` line alone.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -90,7 +91,10 @@ pub(super) async fn stream(
         let open = feed
             .open_stream(limit)
             .ok_or(ApiError::Unavailable(Unavailability::Busy))?;
-        let body = EventBody::new(feed.clone(), cursor, associates, open);
+        let mut body = EventBody::new(feed.clone(), cursor, associates, open);
+        if after.is_none() {
+            body.ready.push_back(position(cursor));
+        }
         feed.wake();
         let mut response = Response::new(axum::body::Body::new(body));
         let headers = response.headers_mut();
@@ -159,6 +163,13 @@ async fn from_history(
         .map(|change| Event::of(change, &feed.render(change)).bytes)
         .collect();
     Ok(Read::Changes(batch, page.reached))
+}
+
+/// Tells a client that started from now where it starts: an `id:` without data is no event,
+/// but `EventSource` (and any client that follows the format) takes it as its last id, so that
+/// a connection lost before the first change resumes from here rather than from a later now.
+fn position(cursor: i64) -> Bytes {
+    Bytes::from(format!("id: {cursor}\n\n"))
 }
 
 /// Tells a client its cursor is older than the history keeps; it resumes after `latest`.
