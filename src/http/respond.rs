@@ -5,10 +5,11 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::session;
 use super::error::ApiError;
 use super::negotiate::ResponseFormat;
 use super::state::AppState;
@@ -30,11 +31,50 @@ impl ClientUri {
 pub async fn respond(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let format = ResponseFormat::from_headers(request.headers());
     let source = ClientUri::of(request.uri(), request.extensions()).clone();
+    let sign_in = request
+        .uri()
+        .path()
+        .strip_prefix(state.settings().base_path.as_str())
+        == Some(super::login::LOGIN);
+    let from_page = sign_in || from_a_page(request.headers());
     let mut response = crate::store::one_request(next.run(request)).await;
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         write_error(&state, format, source.path(), error, &mut response);
+        if from_page {
+            without_basic_challenge(&mut response);
+        }
     }
     response
+}
+
+/// Whether a page's script made the request, signed in with a session: it sends the XSRF
+/// header (empty, even, once the session's cookies are gone) or the session cookie. Clients
+/// of the WebAPI send neither.
+pub fn from_a_page(headers: &HeaderMap) -> bool {
+    headers.contains_key(session::XSRF_HEADER) || session::session_cookie(headers).is_some()
+}
+
+/// Drops the `Basic` challenge from a 401 that a page's script, or the sign-in, gets: a
+/// browser answers that challenge by putting up its own password dialog over the page (and,
+/// headless, by never finishing the request), where the page should say what went wrong.
+/// The other schemes' challenges stay; browsers do not act on them.
+pub fn without_basic_challenge(response: &mut Response) {
+    let headers = response.headers_mut();
+    let kept: Vec<HeaderValue> = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter(|challenge| {
+            !challenge
+                .as_bytes()
+                .get(..6)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"basic "))
+        })
+        .cloned()
+        .collect();
+    headers.remove(WWW_AUTHENTICATE);
+    for challenge in kept {
+        headers.append(WWW_AUTHENTICATE, challenge);
+    }
 }
 
 /// The response for an error met by a handler that writes its own errors, the way the

@@ -81,7 +81,11 @@ pub async fn call(
     .await;
     let mut response = answered.unwrap_or_else(|error| {
         let source = ClientUri::of(&parts.uri, &parts.extensions).path();
-        respond::error_response(&state, format, source, error)
+        let mut response = respond::error_response(&state, format, source, error);
+        if respond::from_a_page(&parts.headers) {
+            respond::without_basic_challenge(&mut response);
+        }
+        response
     });
     if let Some(associate_id) = caller
         && access::is_on()

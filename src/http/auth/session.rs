@@ -57,6 +57,12 @@ pub fn clearing_cookies(path: &str, secure: bool) -> [HeaderValue; 2] {
     })
 }
 
+/// The session ticket a request's cookie carries, unchecked: for a page, which a browser
+/// requests without the XSRF header, and which shows nothing of the user's by itself.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
 /// A request's session ticket, once the XSRF and origin checks have passed. `https`: whether
 /// clients reach the server over HTTPS (the cookies are `Secure`).
 pub fn session_ticket(headers: &HeaderMap, https: bool) -> Result<String, ApiError> {
