@@ -6,6 +6,7 @@
 
 mod changes;
 mod feed;
+mod me;
 mod openapi;
 pub mod problem;
 mod query;
@@ -43,6 +44,7 @@ use crate::store::{AbsencePlanned, NewAbsence, StatusChange, StatusChanged};
 /// Where the API lives under the base path.
 pub const PREFIX: &str = "/presence/v1";
 
+pub const ME: &str = "/presence/v1/me";
 pub const USERS: &str = "/presence/v1/users";
 pub const USER: &str = "/presence/v1/users/{associate_id}";
 pub const STATUS: &str = "/presence/v1/users/{associate_id}/status";
@@ -75,6 +77,7 @@ pub fn routes() -> Router<AppState> {
             openapi::OPENAPI,
             get(openapi::openapi_json).fallback(only("GET")),
         )
+        .route(ME, get(me::me).fallback(only("GET")))
         .route(USERS, get(users).fallback(only("GET")))
         .route(USER, get(user).fallback(only("GET")))
         .route(STATUS, axum::routing::put(put_status).fallback(only("PUT")))
