@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use crate::changes;
 use crate::config::Limits;
 use crate::http::agents::user::{self, Operation};
+use crate::http::board;
 use crate::http::connection::{
     Answering, ConnectionTimeouts, Streaming, StreamingBody, TimedStream,
 };
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
             login::LOGOUT,
             axum::routing::post(login::sign_out).fallback(only_post),
         )
+        .route(board::BOARD, get(board::page).fallback(only_get))
+        .route(board::ASSET, get(board::asset).fallback(only_get))
         .route(health::LIVE, get(health::live).fallback(only_get))
         .route(health::READY, get(health::ready).fallback(only_get))
         .route(metrics::METRICS, get(metrics::metrics).fallback(only_get))

@@ -1,20 +1,12 @@
-//! The server's own sign-in for browsers: `GET /login` (a small page), `POST /login` (sets the
-//! session cookies) and `POST /logout`.
+//! The server's own sign-in for browsers: `GET /login` (the sign-in page), `POST /login` (sets
+//! the session cookies) and `POST /logout`.
 
 use axum::extract::{Request, State};
-use std::sync::OnceLock;
 
-use axum::http::header::{
-    CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
-};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::auth::PasswordCheck;
 use super::auth::session::{self, clearing_cookies, session_cookies};
@@ -29,46 +21,10 @@ use crate::tickets;
 pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 
-const PAGE: &str = include_str!("login.html");
-
+/// The sign-in page, which is also the board's (`http::board`) for a browser without a
+/// session.
 pub async fn sign_in_page() -> Response {
-    (
-        [
-            (
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
-            (CONTENT_SECURITY_POLICY, content_security_policy().clone()),
-            // For browsers that predate `frame-ancestors`: no other site may frame the page
-            // to trick a user into typing a password into it.
-            (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        ],
-        Bytes::from_static(PAGE.as_bytes()),
-    )
-        .into_response()
-}
-
-/// The page may run its own script and style and nothing else, talk only to this server, and
-/// be framed by no one: its inline script and style are allowed by their hashes, computed
-/// once from the page itself, so the policy cannot drift from the page.
-fn content_security_policy() -> &'static HeaderValue {
-    static POLICY: OnceLock<HeaderValue> = OnceLock::new();
-    POLICY.get_or_init(|| {
-        let hash = |open: &str, close: &str| {
-            let start = PAGE.find(open).expect("the page has the element") + open.len();
-            let end = start + PAGE[start..].find(close).expect("the element ends");
-            STANDARD.encode(Sha256::digest(&PAGE.as_bytes()[start..end]))
-        };
-        let policy = format!(
-            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            hash("<script>", "</script>"),
-            hash("<style>", "</style>"),
-        );
-        HeaderValue::from_str(&policy).expect("the policy is ASCII")
-    })
+    super::board::sign_in_page()
 }
 
 /// Signs in with `login` and `password` (a form or JSON) and starts a session.

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod agents;
 pub mod auth;
+pub mod board;
 pub mod body;
 pub mod connection;
 pub mod encode;

@@ -502,7 +502,7 @@ impl Browser {
             .map(|(_, v)| v.as_str())
     }
 
-    fn send_cookies(&self, request: Request) -> Request {
+    pub(crate) fn send_cookies(&self, request: Request) -> Request {
         let jar: Vec<String> = self
             .cookies
             .iter()

@@ -18,6 +18,7 @@ mod nodes;
 mod openapi;
 mod operations;
 mod packaging;
+mod pages;
 mod permissions;
 mod presence;
 mod presence_cli;

@@ -54,6 +54,7 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
             does not take."
     ),
     paths(
+        super::me::me,
         super::users,
         super::user,
         super::put_status,
@@ -71,6 +72,8 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
         set_user_presence_status,
         describe_get_user_presence_status,
         describe_set_user_presence_status,
+        board_page,
+        board_file,
         sign_in_page,
         sign_in,
         sign_out,
@@ -80,6 +83,7 @@ const ALWAYS_SENT_HEADERS: [&str; 3] = ["ETag", "Location", "Retry-After"];
     ),
     components(schemas(
         StatusName,
+        super::me::MeBody,
         super::wire::PresenceBody,
         super::wire::AbsenceBody,
         super::wire::BatchBody,

@@ -378,6 +378,67 @@ impl IntoResponses for Metrics {
     }
 }
 
+pub struct BoardPage;
+impl IntoResponses for BoardPage {
+    fn responses() -> BTreeMap<String, RefOr<Answer>> {
+        let mut all = own([(
+            200,
+            "The presence board to a browser with a session; the sign-in page to any other; \
+             where no browser can sign in, a page saying how the board is reached",
+            "text/html",
+        )]);
+        all.insert(
+            "308".into(),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("The base path without its slash: the board is under it")
+                    .header("Location", text_header("The address with its slash"))
+                    .build(),
+            ),
+        );
+        all
+    }
+}
+
+pub struct BoardFile;
+impl IntoResponses for BoardFile {
+    fn responses() -> BTreeMap<String, RefOr<Answer>> {
+        let mut file = ResponseBuilder::new().description(
+            "The file; under its current version (`v`) it may be kept a year, else it is \
+             revalidated with its ETag",
+        );
+        for media_type in ["text/javascript", "text/css", "image/svg+xml"] {
+            file = file.content(media_type, ContentBuilder::new().build());
+        }
+        let mut all = own([(404, "No such file", "")]);
+        all.insert(
+            "200".into(),
+            RefOr::T(file.header("ETag", text_header("The version")).build()),
+        );
+        all.insert(
+            "304".into(),
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description("If-None-Match names the file's version")
+                    .header("ETag", text_header("The version"))
+                    .build(),
+            ),
+        );
+        all
+    }
+}
+
+#[utoipa::path(get, path = "/", tag = "server", security(()), responses(BoardPage))]
+#[expect(dead_code, reason = "describes `board::page`")]
+fn board_page() {}
+
+#[utoipa::path(get, path = "/board/{file}", tag = "server", security(()),
+    params(("file" = String, Path, description = "board.js, sign-in.js, texts.js, board.css or favicon.svg"),
+        ("v" = Option<String>, Query, description = "The file's version, as the pages name it")),
+    responses(BoardFile))]
+#[expect(dead_code, reason = "describes `board::asset`")]
+fn board_file() {}
+
 #[utoipa::path(get, path = "/login", tag = "server", security(()), responses(SignInPage))]
 #[expect(dead_code, reason = "describes `login::sign_in_page`")]
 fn sign_in_page() {}

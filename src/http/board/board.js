@@ -1,0 +1,566 @@
+"use strict";
+// The presence board: every Service user and whether they take tickets now, kept up to date
+// by the change stream. It uses only the presence API, with the session cookie and its XSRF
+// token like any other browser client; all addresses are relative to the board at `{base}/`.
+//
+// Consistency: the stream is opened first, and its first block says where it starts; the
+// list is read after that, so every change the list may have missed comes on the stream.
+// A change names its associate, whose presence is then read again (the presence, not the
+// change, says what the user is now: an absence in force, say). After a lost connection the
+// stream resumes after the last id it gave, so nothing is missed; an `event: reset` (the
+// cursor is older than the server keeps) reads the whole list again.
+(() => {
+  const { t, apply, language } = window.presenceTexts;
+  const $ = (id) => document.getElementById(id);
+
+  /** Associates whose presence changed and is to be read again, in batches of this many. */
+  const BATCH = 1000;
+  /** A stream that sends nothing for this long (it sends a comment every 15 s) is dead. */
+  const SILENCE_MS = 40000;
+  /** How long a changed row stays marked. */
+  const MARK_MS = 4000;
+
+  const collator = new Intl.Collator(language, { sensitivity: "base", numeric: true });
+  const timeOfDay = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
+  const dayAndTime = new Intl.DateTimeFormat(language, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+
+  const STATUS = {
+    StatusNormal: { key: "statusPresent", symbol: "✔" },
+    StatusNotAvailable: { key: "statusNotPresent", symbol: "✖" },
+    StatusDeleted: { key: "statusDeleted", symbol: "⊘" },
+    StatusSystem: { key: "statusSystem", symbol: "⚙" },
+    StatusReadOnly: { key: "statusReadOnly", symbol: "◐" },
+    StatusSpm: { key: "statusSpm", symbol: "◆" },
+    StatusNone: { key: "statusNone", symbol: "○" },
+  };
+
+  /** associateId → presence, as the API answers it. */
+  const users = new Map();
+  /** associateId → its row. */
+  const rows = new Map();
+  /** The signed-in user: `{associateId, login, administrator}`. */
+  let me = null;
+  /** The stream's position: every change up to it is shown (or being read). */
+  let lastEventId = null;
+  let loaded = false;
+  const pending = new Set();
+  let refreshing = false;
+  const marks = new Map();
+
+  // ---- the API
+
+  const xsrfToken = () => {
+    const cookie = document.cookie.split("; ").find((c) => c.startsWith("XSRF-TOKEN="));
+    return cookie ? decodeURIComponent(cookie.slice("XSRF-TOKEN=".length)) : "";
+  };
+
+  class Refusal extends Error {
+    constructor(status, problem) {
+      super(problem?.detail ?? `HTTP ${status}`);
+      this.status = status;
+      this.problem = problem;
+    }
+  }
+
+  async function call(method, path, { body, headers = {}, signal } = {}) {
+    const init = {
+      method, signal, credentials: "same-origin",
+      headers: { "X-XSRF-TOKEN": xsrfToken(), ...headers },
+    };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    if (response.status === 401) sessionEnded();
+    if (!response.ok) {
+      let problem = null;
+      try { problem = await response.json(); } catch { /* a refusal without a body */ }
+      throw new Refusal(response.status, problem);
+    }
+    return response;
+  }
+
+  const read = async (path) => (await call("GET", path)).json();
+
+  /** A refusal or failure, in words for the page. */
+  function inWords(error) {
+    if (!(error instanceof Refusal)) return t("networkError");
+    const keys = { 400: "refused400", 403: "refused403", 404: "refused404", 409: "refused409",
+      412: "refused412", 503: "refused503" };
+    return t(keys[error.status] ?? "refusedOther", {
+      status: error.status, detail: error.problem?.detail ?? "",
+    });
+  }
+
+  function sessionEnded() {
+    document.body.dataset.session = "ended";
+    const error = $("board-error");
+    error.replaceChildren(t("sessionEnded"), " ");
+    const again = document.createElement("a");
+    again.href = "./";
+    again.textContent = t("signInAgain");
+    error.append(again);
+  }
+
+  // ---- rows
+
+  const template = (() => {
+    const tr = document.createElement("tr");
+    for (const name of ["login", "status", "message", "until", "absence", "actions"]) {
+      const td = document.createElement("td");
+      td.className = name;
+      tr.append(td);
+    }
+    const symbol = document.createElement("span");
+    symbol.className = "symbol";
+    symbol.setAttribute("aria-hidden", "true");
+    tr.cells[1].append(symbol, document.createElement("span"));
+    return tr;
+  })();
+
+  const mayChange = (associateId) => me !== null && (me.administrator || me.associateId === associateId);
+
+  function when(iso) {
+    const at = new Date(iso);
+    const today = new Date();
+    return at.toDateString() === today.toDateString() ? timeOfDay.format(at) : dayAndTime.format(at);
+  }
+
+  function fill(tr, presence) {
+    const status = STATUS[presence.status] ?? { key: presence.status, symbol: "•" };
+    tr.dataset.associateId = presence.associateId;
+    tr.dataset.status = presence.status;
+    tr.dataset.available = presence.available;
+    tr.dataset.revision = presence.revision;
+    const [login, state, message, until, absence, actions] = tr.cells;
+    login.textContent = presence.login;
+    state.firstChild.textContent = status.symbol;
+    state.lastChild.textContent = t(status.key);
+    message.textContent = presence.message ?? "";
+    until.textContent = presence.until ? t("untilTime", { time: when(presence.until) }) : "";
+    absence.textContent = presence.absence
+      ? t(presence.absence.message ? "absenceInForce" : "absenceInForceSilent", {
+        until: when(presence.absence.until), message: presence.absence.message ?? "",
+      })
+      : "";
+    tr.classList.toggle("deleted", presence.status === "StatusDeleted");
+    tr.classList.toggle("mine", me !== null && me.associateId === presence.associateId);
+    if (mayChange(presence.associateId) && !actions.firstChild) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.className = "edit";
+      edit.textContent = t("change");
+      edit.setAttribute("aria-label", t("changeOf", { login: presence.login }));
+      actions.append(edit);
+    }
+  }
+
+  function shows(presence, query, filter) {
+    if (filter === "available" && !presence.available) return false;
+    if (filter === "notAvailable" && presence.available) return false;
+    if (!query) return true;
+    return presence.login.toLocaleLowerCase(language).includes(query)
+      || (presence.message ?? "").toLocaleLowerCase(language).includes(query);
+  }
+
+  const query = () => $("search").value.trim().toLocaleLowerCase(language);
+
+  function filterRows() {
+    const [text, filter] = [query(), $("status-filter").value];
+    let shown = 0;
+    for (const [id, tr] of rows) {
+      const visible = shows(users.get(id), text, filter);
+      tr.hidden = !visible;
+      if (visible) shown += 1;
+    }
+    $("shown").textContent = t("shownCount", { shown, total: rows.size });
+  }
+
+  function summarize() {
+    let available = 0;
+    let total = 0;
+    for (const presence of users.values()) {
+      if (presence.status === "StatusDeleted") continue;
+      total += 1;
+      if (presence.available) available += 1;
+    }
+    const summary = $("summary");
+    summary.dataset.available = available;
+    summary.dataset.total = total;
+    summary.textContent = t("summary", { available, total });
+  }
+
+  /** Every presence, in the list's order, replacing the table's body. */
+  function renderAll(presences) {
+    presences.sort((a, b) => collator.compare(a.login, b.login) || a.associateId - b.associateId);
+    users.clear();
+    rows.clear();
+    const body = document.createDocumentFragment();
+    for (const presence of presences) {
+      const tr = template.cloneNode(true);
+      fill(tr, presence);
+      users.set(presence.associateId, presence);
+      rows.set(presence.associateId, tr);
+      body.append(tr);
+    }
+    $("users").tBodies[0].replaceChildren(body);
+    summarize();
+    filterRows();
+  }
+
+  function mark(tr) {
+    tr.classList.remove("changed");
+    // Restarts the highlight's animation when a row changes again while marked.
+    void tr.offsetWidth;
+    tr.classList.add("changed");
+    clearTimeout(marks.get(tr));
+    marks.set(tr, setTimeout(() => { tr.classList.remove("changed"); marks.delete(tr); }, MARK_MS));
+  }
+
+  const shown = (p) => JSON.stringify([p.login, p.status, p.message, p.until, p.absence, p.available]);
+
+  /** A presence read again: its row updated (or added, in order), and marked if it changed. */
+  function update(presence) {
+    const id = presence.associateId;
+    const before = users.get(id);
+    if (before && before.revision > presence.revision) return;
+    users.set(id, presence);
+    let tr = rows.get(id);
+    const body = $("users").tBodies[0];
+    if (!tr) {
+      tr = template.cloneNode(true);
+      rows.set(id, tr);
+    }
+    fill(tr, presence);
+    if (!before || before.login !== presence.login) {
+      const next = [...body.rows].find((other) => other !== tr
+        && collator.compare(users.get(Number(other.dataset.associateId)).login, presence.login) > 0);
+      body.insertBefore(tr, next ?? null);
+    }
+    tr.hidden = !shows(presence, query(), $("status-filter").value);
+    if (!before || shown(before) !== shown(presence)) mark(tr);
+  }
+
+  function remove(id) {
+    rows.get(id)?.remove();
+    rows.delete(id);
+    users.delete(id);
+  }
+
+  // ---- reading
+
+  async function readEveryone() {
+    const presences = [];
+    let after = null;
+    do {
+      const page = await read(`presence/v1/users?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+      presences.push(...page.items);
+      after = page.next;
+    } while (after);
+    return presences;
+  }
+
+  /** Reads again the presences of the associates whose changes came, one batch at a time. */
+  async function refresh() {
+    if (refreshing || !loaded) return;
+    refreshing = true;
+    try {
+      while (pending.size > 0) {
+        const ids = [...pending].slice(0, BATCH);
+        const batch = await read(`presence/v1/users?ids=${ids.join(",")}`);
+        ids.forEach((id) => pending.delete(id));
+        batch.items.forEach(update);
+        batch.missing.forEach(remove);
+        summarize();
+        $("shown").textContent = t("shownCount", {
+          shown: [...rows.values()].filter((tr) => !tr.hidden).length, total: rows.size,
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof Refusal && error.status === 401)) {
+        // Tried again shortly: the ids stay pending.
+        setTimeout(refresh, 1000);
+      }
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  async function loadEveryone() {
+    loaded = false;
+    const presences = await readEveryone();
+    renderAll(presences);
+    loaded = true;
+    ready();
+    refresh();
+  }
+
+  // ---- the change stream
+
+  function setConnection(state) {
+    const connection = $("connection");
+    connection.dataset.state = state;
+    connection.textContent = t(state === "live" ? "connectionLive" : "connectionLost");
+  }
+
+  /** Splits a stream's text into its blocks' fields, as Server-Sent Events are read. */
+  async function readEvents(body, onBlock, abort) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let block = { id: null, event: null, data: [] };
+    let silence = setTimeout(abort, SILENCE_MS);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        clearTimeout(silence);
+        silence = setTimeout(abort, SILENCE_MS);
+        buffer += value;
+        const lines = buffer.split(/\r\n|\r|\n/);
+        buffer = lines.pop();
+        for (const line of lines) {
+          if (line === "") {
+            await onBlock(block);
+            block = { id: null, event: null, data: [] };
+            continue;
+          }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let value = colon < 0 ? "" : line.slice(colon + 1);
+          if (value.startsWith(" ")) value = value.slice(1);
+          if (field === "id") block.id = value;
+          else if (field === "event") block.event = value;
+          else if (field === "data") block.data.push(value);
+        }
+      }
+    } finally {
+      clearTimeout(silence);
+    }
+  }
+
+  async function onBlock(block) {
+    if (block.id !== null) lastEventId = block.id;
+    if (block.data.length === 0) {
+      // The stream's position, at its start: the list is read after it.
+      if (!loaded) await loadEveryone();
+      return;
+    }
+    if (block.event === "reset") {
+      await loadEveryone();
+    } else if (block.event === "change") {
+      pending.add(JSON.parse(block.data.join("\n")).associateId);
+      refresh();
+    }
+  }
+
+  async function follow() {
+    let wait = 500;
+    for (;;) {
+      const abort = new AbortController();
+      try {
+        const headers = { Accept: "text/event-stream" };
+        if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+        const response = await call("GET", "presence/v1/changes/stream", { headers, signal: abort.signal });
+        setConnection("live");
+        wait = 500;
+        await readEvents(response.body, onBlock, () => abort.abort());
+      } catch (error) {
+        if (error instanceof Refusal && error.status === 401) return;
+      }
+      setConnection("reconnecting");
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 10000);
+    }
+  }
+
+  /** Tells whoever watches the page (people, tests, benchmarks) that everyone is listed and
+   *  the stream is live, and how long that took from the navigation's start. */
+  function ready() {
+    if (document.body.dataset.ready === "true") return;
+    window.presenceBoard = { renderedMs: performance.now() };
+    document.body.dataset.ready = "true";
+  }
+
+  // ---- acting
+
+  let editing = null;
+
+  function nextOccurrence(time) {
+    const [hours, minutes] = time.split(":").map(Number);
+    const at = new Date();
+    at.setHours(hours, minutes, 0, 0);
+    if (at <= new Date()) at.setDate(at.getDate() + 1);
+    return at;
+  }
+
+  const localInput = (date) => {
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  };
+
+  function syncUntil() {
+    const present = document.querySelector('input[name="status"][value="StatusNormal"]').checked;
+    $("editor-until").disabled = present;
+  }
+
+  function openEditor(id) {
+    const presence = users.get(id);
+    if (!presence) return;
+    editing = id;
+    $("editor-title").textContent = id === me.associateId
+      ? t("editorTitleMine") : t("editorTitle", { login: presence.login });
+    const status = presence.status === "StatusNormal" ? "StatusNormal" : "StatusNotAvailable";
+    document.querySelector(`input[name="status"][value="${status}"]`).checked = true;
+    $("editor-message").value = presence.message ?? "";
+    $("editor-until").value = presence.until ? localInput(new Date(presence.until)).slice(11) : "";
+    syncUntil();
+    $("editor-error").textContent = "";
+    $("absence-error").textContent = "";
+    $("absences").replaceChildren();
+    $("editor").showModal();
+    showAbsences(id);
+  }
+
+  async function saveStatus(event) {
+    event.preventDefault();
+    const id = editing;
+    const presence = users.get(id);
+    const status = document.querySelector('input[name="status"]:checked').value;
+    const body = { status };
+    const message = $("editor-message").value.trim();
+    if (message) body.message = message;
+    const until = $("editor-until").value;
+    if (status === "StatusNotAvailable" && until) body.until = nextOccurrence(until).toISOString();
+    $("editor-error").textContent = "";
+    $("editor-save").disabled = true;
+    try {
+      const response = await call("PUT", `presence/v1/users/${id}/status`, {
+        body, headers: { "If-Match": `"${presence.revision}"` },
+      });
+      update(await response.json());
+      summarize();
+      $("editor").close();
+    } catch (error) {
+      $("editor-error").textContent = inWords(error);
+      if (error instanceof Refusal && error.status === 412) {
+        pending.add(id);
+        refresh();
+      }
+    } finally {
+      $("editor-save").disabled = false;
+    }
+  }
+
+  async function showAbsences(id) {
+    try {
+      const { items } = await read(`presence/v1/users/${id}/absences`);
+      if (editing !== id) return;
+      $("absences").replaceChildren(...items.map((absence) => {
+        const li = document.createElement("li");
+        li.dataset.absenceId = absence.id;
+        const text = t(absence.message ? "absenceItem" : "absenceItemSilent", {
+          from: dayAndTime.format(new Date(absence.from)),
+          until: dayAndTime.format(new Date(absence.until)),
+          message: absence.message ?? "",
+        });
+        const cancel = document.createElement("button");
+        cancel.type = "button";
+        cancel.className = "cancel-absence";
+        cancel.textContent = t("cancelAbsence");
+        cancel.setAttribute("aria-label", t("cancelAbsenceOf", { absence: text }));
+        li.append(text, " ", cancel);
+        return li;
+      }));
+      if (items.length === 0) {
+        const li = document.createElement("li");
+        li.className = "none";
+        li.textContent = t("noAbsences");
+        $("absences").append(li);
+      }
+    } catch (error) {
+      $("absence-error").textContent = inWords(error);
+    }
+  }
+
+  async function planAbsence(event) {
+    event.preventDefault();
+    const id = editing;
+    const body = {
+      from: new Date($("absence-from").value).toISOString(),
+      until: new Date($("absence-until").value).toISOString(),
+    };
+    const message = $("absence-message").value.trim();
+    if (message) body.message = message;
+    $("absence-error").textContent = "";
+    try {
+      await call("POST", `presence/v1/users/${id}/absences`, { body });
+      event.target.reset();
+      await showAbsences(id);
+    } catch (error) {
+      $("absence-error").textContent = inWords(error);
+    }
+  }
+
+  async function cancelAbsence(event) {
+    const button = event.target.closest("button.cancel-absence");
+    if (!button) return;
+    const id = editing;
+    $("absence-error").textContent = "";
+    try {
+      await call("DELETE", `presence/v1/users/${id}/absences/${button.parentElement.dataset.absenceId}`);
+      await showAbsences(id);
+    } catch (error) {
+      $("absence-error").textContent = inWords(error);
+    }
+  }
+
+  async function signOut() {
+    try {
+      await call("POST", "logout");
+    } catch {
+      // The session may have ended already: the sign-in page comes either way.
+    }
+    location.assign("./");
+  }
+
+  // ---- start
+
+  async function start() {
+    apply();
+    document.title = t("boardTitle");
+    setConnection("reconnecting");
+    let filtering = 0;
+    $("search").addEventListener("input", () => {
+      cancelAnimationFrame(filtering);
+      filtering = requestAnimationFrame(filterRows);
+    });
+    $("status-filter").addEventListener("change", filterRows);
+    $("users").addEventListener("click", (event) => {
+      const edit = event.target.closest("button.edit");
+      if (edit) openEditor(Number(edit.closest("tr").dataset.associateId));
+    });
+    $("change-mine").addEventListener("click", () => openEditor(me.associateId));
+    $("sign-out").addEventListener("click", signOut);
+    $("editor-status").addEventListener("submit", saveStatus);
+    $("editor-status").addEventListener("change", syncUntil);
+    $("editor-close").addEventListener("click", () => $("editor").close());
+    $("editor").addEventListener("close", () => { editing = null; });
+    $("absence-form").addEventListener("submit", planAbsence);
+    $("absences").addEventListener("click", cancelAbsence);
+    try {
+      me = await read("presence/v1/me");
+    } catch (error) {
+      if (!(error instanceof Refusal && error.status === 401)) $("board-error").textContent = inWords(error);
+      return;
+    }
+    $("me-name").textContent = t("signedInAs", { login: me.login });
+    $("change-mine").disabled = false;
+    follow();
+  }
+
+  start();
+})();
