@@ -119,7 +119,7 @@ impl Driver {
         capabilities.set_binary(chromium).expect("the binary");
         let mut arguments = vec![
             "--headless=new".to_owned(),
-            // Root, in a container, has no sandbox to start.
+            // Chromium will not run as root with its sandbox, and CI runs as root.
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
