@@ -6,6 +6,8 @@
 mod helpers;
 
 mod auth;
+mod board;
+mod browser;
 mod changes;
 mod cli;
 mod config;
