@@ -86,7 +86,7 @@ async fn main() {
     // A failure's screenshot goes where the tests' do, never over the picture.
     let failure = PathBuf::from("target/browser-screenshots/board_screenshot.png");
     let page = driver
-        .browser("en-US", failure, Duration::from_secs(10))
+        .browser("en-GB", failure, Duration::from_secs(10))
         .await;
     page.sign_in(&base, demo::ADMIN_LOGIN, demo::ADMIN_PASSWORD)
         .await;

@@ -10,7 +10,7 @@
 // stream resumes after the last id it gave, so nothing is missed; an `event: reset` (the
 // cursor is older than the server keeps) reads the whole list again.
 (() => {
-  const { t, apply, language } = window.presenceTexts;
+  const { t, apply, language, locale } = window.presenceTexts;
   const $ = (id) => document.getElementById(id);
 
   /** Associates whose presence changed and is to be read again, in batches of this many. */
@@ -21,8 +21,8 @@
   const MARK_MS = 4000;
 
   const collator = new Intl.Collator(language, { sensitivity: "base", numeric: true });
-  const timeOfDay = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
-  const dayAndTime = new Intl.DateTimeFormat(language, {
+  const timeOfDay = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+  const dayAndTime = new Intl.DateTimeFormat(locale, {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   });
 
@@ -387,7 +387,10 @@
 
   // ---- acting
 
+  /** The associate the editor is open for, and their revision when it opened: a save over a
+   *  change the user has not seen in the editor is refused (412), not made. */
   let editing = null;
+  let editingRevision = null;
 
   function nextOccurrence(time) {
     const [hours, minutes] = time.split(":").map(Number);
@@ -411,6 +414,7 @@
     const presence = users.get(id);
     if (!presence) return;
     editing = id;
+    editingRevision = presence.revision;
     $("editor-title").textContent = id === me.associateId
       ? t("editorTitleMine") : t("editorTitle", { login: presence.login });
     const status = presence.status === "StatusNormal" ? "StatusNormal" : "StatusNotAvailable";
@@ -428,7 +432,6 @@
   async function saveStatus(event) {
     event.preventDefault();
     const id = editing;
-    const presence = users.get(id);
     const status = document.querySelector('input[name="status"]:checked').value;
     const body = { status };
     const message = $("editor-message").value.trim();
@@ -439,7 +442,7 @@
     $("editor-save").disabled = true;
     try {
       const response = await call("PUT", `presence/v1/users/${id}/status`, {
-        body, headers: { "If-Match": `"${presence.revision}"` },
+        body, headers: { "If-Match": `"${editingRevision}"` },
       });
       update(await response.json());
       summarize();
@@ -447,8 +450,15 @@
     } catch (error) {
       $("editor-error").textContent = inWords(error);
       if (error instanceof Refusal && error.status === 412) {
-        pending.add(id);
-        refresh();
+        // The row shows the other change; saving again is over that one.
+        try {
+          const current = await read(`presence/v1/users/${id}`);
+          update(current);
+          summarize();
+          editingRevision = current.revision;
+        } catch {
+          // The stream brings the change all the same; the next save is refused again.
+        }
       }
     } finally {
       $("editor-save").disabled = false;

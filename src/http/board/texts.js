@@ -13,6 +13,12 @@ window.presenceTexts = (() => {
     return "en";
   };
   const language = pick();
+  /** How times are written: the browser's own variant of the page's language (en-GB writes
+   *  14:00, en-US 2:00 PM), or the language itself. */
+  const locale = (navigator.languages || []).find((wanted) => {
+    const primary = wanted.toLowerCase().split("-")[0];
+    return primary === language || all.aliases[primary] === language;
+  }) || language;
   const texts = all.languages[language];
   const english = all.languages.en;
   /** The text for `key`, each `{name}` in it replaced by `values[name]`. */
@@ -26,5 +32,5 @@ window.presenceTexts = (() => {
       element.textContent = t(element.dataset.text);
     }
   };
-  return { language, t, apply };
+  return { language, locale, t, apply };
 })();

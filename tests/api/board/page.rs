@@ -44,7 +44,7 @@ impl Board {
     /// A new English browser; its screenshot is `<test>.png`, or `<test>-<role>.png` for a
     /// role (the test's second browser, say).
     pub(super) async fn browser(&self, role: &str) -> Browser {
-        self.browser_in(role, "en-US").await
+        self.browser_in(role, "en-GB").await
     }
 
     pub(super) async fn browser_in(&self, role: &str, language: &str) -> Browser {
