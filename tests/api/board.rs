@@ -9,6 +9,7 @@ mod page;
 
 use std::time::{Duration, Instant};
 
+use presence::clock::Clock;
 use serde_json::{Map, Value, json};
 
 use crate::browser::WAIT;
@@ -61,6 +62,7 @@ browser_tests!(
     a_norwegian_browser_gets_norwegian_texts,
     a_user_plans_and_cancels_an_absence,
     searching_and_filtering_narrow_the_list,
+    after_the_server_is_gone_and_back_the_page_resumes_with_nothing_missed,
 );
 
 async fn a_user_sets_themself_not_present_with_a_message_and_an_end(test: &'static str) {
@@ -518,6 +520,75 @@ async fn searching_and_filtering_narrow_the_list(test: &'static str) {
     anna.click(r#"select#status-filter option[value=""]"#).await;
     anna.wait_until("everyone again", SHOWN, vec![], WAIT, |shown| {
         shown.as_array().is_some_and(|rows| rows.len() == 3)
+    })
+    .await;
+    finish([anna]).await;
+}
+
+async fn after_the_server_is_gone_and_back_the_page_resumes_with_nothing_missed(
+    test: &'static str,
+) {
+    let mut board = Board::start(test).await;
+    let anna = board.signed_in("", USER).await;
+    mark_page(&anna).await;
+
+    // The server goes, and a change is made while the page cannot hear of it.
+    board.app.stop_serving().await;
+    anna.wait_for(
+        "the page to say it is reconnecting",
+        "return document.querySelector('#connection').dataset.state === 'reconnecting'",
+        vec![],
+    )
+    .await;
+    let set = run_presence(
+        &board.app.database_url,
+        &[
+            "status",
+            "set",
+            "2",
+            "StatusNotAvailable",
+            "--message",
+            "While you were away",
+        ],
+        "",
+    );
+    assert!(set.status.success(), "{}", error(&set));
+
+    // A server comes back at the same address on the same database: the page resumes after
+    // the last change it saw, without a reload. Its retries wait longer each time, up to 10 s.
+    let back = spawn_app_with(TestSettings {
+        clock: Clock::System,
+        database_url: Some(board.app.database_url.clone()),
+        address: Some(board.app.address),
+        ..TestSettings::default()
+    })
+    .await;
+    let shown = wait_row(
+        &anna,
+        USER_ID,
+        "the change made while the server was gone",
+        Duration::from_secs(15),
+        |row| row.is("StatusNotAvailable"),
+    )
+    .await;
+    assert_eq!(Row::text(&shown.message), "While you were away");
+    anna.wait_for(
+        "the page to say it is live again",
+        "return document.querySelector('#connection').dataset.state === 'live'",
+        vec![],
+    )
+    .await;
+    assert_not_reloaded(&anna).await;
+
+    // And it follows changes again.
+    let again = back
+        .send(Request::post(SET).basic(ADMIN).json(
+            r#"{"AssociateId":2,"UserPresenceStatus":{"Status":"StatusNormal","Message":"Back"}}"#,
+        ))
+        .await;
+    assert_eq!(again.status, 200);
+    wait_row(&anna, USER_ID, "the next change", WAIT, |row| {
+        row.is("StatusNormal")
     })
     .await;
     finish([anna]).await;

@@ -137,6 +137,8 @@ pub struct TestSettings {
     pub clock: Clock,
     /// A database to reuse (another server's), instead of a fresh one.
     pub database_url: Option<String>,
+    /// The address to listen on (another server's, stopped), instead of any free port.
+    pub address: Option<SocketAddr>,
 }
 
 impl Default for TestSettings {
@@ -146,6 +148,7 @@ impl Default for TestSettings {
             auth: AuthSettings::default(),
             clock: Clock::manual(),
             database_url: None,
+            address: None,
         }
     }
 }
@@ -180,7 +183,10 @@ pub async fn spawn_app_with(settings: TestSettings) -> TestApp {
         demo::seed(&store).await.expect("the demo users");
         add_user(&store, USER_ID, USER.0, USER.1, false).await;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = settings
+        .address
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = TcpListener::bind(address).await.expect("a port");
     let address = listener.local_addr().expect("the bound address");
     let (shutdown, stopped) = oneshot::channel();
     let auth = Authenticator::new(settings.auth, settings.clock.clone())
@@ -244,6 +250,11 @@ impl TestApp {
 
     /// Stops the server the way SIGTERM does and waits for it.
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the server as `stop` does, keeping its database for another to serve.
+    pub async fn stop_serving(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
