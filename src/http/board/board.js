@@ -19,6 +19,8 @@
   const SILENCE_MS = 40000;
   /** How long a changed row stays marked. */
   const MARK_MS = 4000;
+  /** Rows in one of the table's groups (see `group`). */
+  const GROUP = 50;
 
   const collator = new Intl.Collator(language, { sensitivity: "base", numeric: true });
   const timeOfDay = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
@@ -108,10 +110,14 @@
   // ---- rows
 
   const template = (() => {
+    // The roles keep the table a table to assistive technology: its parts are laid out as
+    // blocks and grids (board.css), which would otherwise make some browsers forget it.
     const tr = document.createElement("tr");
+    tr.setAttribute("role", "row");
     for (const name of ["login", "status", "message", "until", "absence", "actions"]) {
       const td = document.createElement("td");
       td.className = name;
+      td.setAttribute("role", "cell");
       tr.append(td);
     }
     const symbol = document.createElement("span");
@@ -193,20 +199,35 @@
     summary.textContent = t("summary", { available, total });
   }
 
-  /** Every presence, in the list's order, replacing the table's body. */
-  function renderAll(presences) {
-    presences.sort((a, b) => collator.compare(a.login, b.login) || a.associateId - b.associateId);
+  /** The table's row groups, each a `tbody` the browser lays out and paints only when it is
+   *  near the screen (`content-visibility: auto` in board.css): ten thousand rows then cost
+   *  little more to show than the few on the screen. */
+  function group() {
+    const body = document.createElement("tbody");
+    body.setAttribute("role", "rowgroup");
+    return body;
+  }
+
+  /** The rows made (`[presence, row]`), in login order, replacing the table's. */
+  function renderAll(made) {
+    made.sort(([a], [b]) => collator.compare(a.login, b.login) || a.associateId - b.associateId);
     users.clear();
     rows.clear();
-    const body = document.createDocumentFragment();
-    for (const presence of presences) {
-      const tr = template.cloneNode(true);
-      fill(tr, presence);
+    const groups = document.createDocumentFragment();
+    let body = group();
+    for (const [presence, tr] of made) {
+      if (body.rows.length === GROUP) {
+        groups.append(body);
+        body = group();
+      }
       users.set(presence.associateId, presence);
       rows.set(presence.associateId, tr);
       body.append(tr);
     }
-    $("users").tBodies[0].replaceChildren(body);
+    groups.append(body);
+    const table = $("users");
+    for (const old of [...table.tBodies]) old.remove();
+    table.append(groups);
     summarize();
     filterRows();
   }
@@ -229,16 +250,17 @@
     if (before && before.revision > presence.revision) return;
     users.set(id, presence);
     let tr = rows.get(id);
-    const body = $("users").tBodies[0];
     if (!tr) {
       tr = template.cloneNode(true);
       rows.set(id, tr);
     }
     fill(tr, presence);
     if (!before || before.login !== presence.login) {
-      const next = [...body.rows].find((other) => other !== tr
+      const table = $("users");
+      const next = [...table.querySelectorAll("tbody tr")].find((other) => other !== tr
         && collator.compare(users.get(Number(other.dataset.associateId)).login, presence.login) > 0);
-      body.insertBefore(tr, next ?? null);
+      if (next) next.before(tr);
+      else table.tBodies[table.tBodies.length - 1].append(tr);
     }
     tr.hidden = !shows(presence, query(), $("status-filter").value);
     if (!before || shown(before) !== shown(presence)) mark(tr);
@@ -252,15 +274,21 @@
 
   // ---- reading
 
+  /** Every presence, page by page, each page's rows made (`[presence, row]`) while the next
+   *  page is on its way. */
   async function readEveryone() {
-    const presences = [];
+    const made = [];
     let after = null;
     do {
       const page = await read(`presence/v1/users?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
-      presences.push(...page.items);
+      for (const presence of page.items) {
+        const tr = template.cloneNode(true);
+        fill(tr, presence);
+        made.push([presence, tr]);
+      }
       after = page.next;
     } while (after);
-    return presences;
+    return made;
   }
 
   /** Reads again the presences of the associates whose changes came, one batch at a time. */
@@ -291,10 +319,18 @@
 
   async function loadEveryone() {
     loaded = false;
-    const presences = await readEveryone();
-    renderAll(presences);
+    performance.mark("presence:read");
+    const made = await readEveryone();
+    performance.measure("presence:read", "presence:read");
+    performance.mark("presence:render");
+    renderAll(made);
     loaded = true;
-    ready();
+    // Ready once the rows are on the screen: a callback before the next frame, and a task
+    // queued from it, which runs once that frame (its style, layout and paint) is made.
+    requestAnimationFrame(() => setTimeout(() => {
+      performance.measure("presence:render", "presence:render");
+      ready();
+    }));
     refresh();
   }
 
@@ -378,7 +414,7 @@
   }
 
   /** Tells whoever watches the page (people, tests, benchmarks) that everyone is listed and
-   *  the stream is live, and how long that took from the navigation's start. */
+   *  shown and the stream is live, and how long that took from the navigation's start. */
   function ready() {
     if (document.body.dataset.ready === "true") return;
     window.presenceBoard = { renderedMs: performance.now() };
