@@ -135,30 +135,48 @@
     return at.toDateString() === today.toDateString() ? timeOfDay.format(at) : dayAndTime.format(at);
   }
 
-  function fill(tr, presence) {
+  /** Texts every row repeats, looked up once. */
+  const statusWords = new Map();
+  const wordsOf = (key) => {
+    if (!statusWords.has(key)) statusWords.set(key, t(key));
+    return statusWords.get(key);
+  };
+  const editButton = (() => {
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "edit";
+    return edit;
+  })();
+
+  /** Shows a presence in its row; `fresh`: the row is a new, empty one, whose empty cells
+   *  need no writing (ten thousand rows are made at once). */
+  function fill(tr, presence, fresh = false) {
     const status = STATUS[presence.status] ?? { key: presence.status, symbol: "•" };
     tr.dataset.associateId = presence.associateId;
     tr.dataset.status = presence.status;
     tr.dataset.available = presence.available;
     tr.dataset.revision = presence.revision;
     const [login, state, message, until, absence, actions] = tr.cells;
+    const text = (cell, value) => {
+      if (value || !fresh) cell.textContent = value;
+    };
     login.textContent = presence.login;
     state.firstChild.textContent = status.symbol;
-    state.lastChild.textContent = t(status.key);
-    message.textContent = presence.message ?? "";
-    until.textContent = presence.until ? t("untilTime", { time: when(presence.until) }) : "";
-    absence.textContent = presence.absence
+    state.lastChild.textContent = wordsOf(status.key);
+    text(message, presence.message ?? "");
+    text(until, presence.until ? t("untilTime", { time: when(presence.until) }) : "");
+    text(absence, presence.absence
       ? t(presence.absence.message ? "absenceInForce" : "absenceInForceSilent", {
         until: when(presence.absence.until), message: presence.absence.message ?? "",
       })
-      : "";
-    tr.classList.toggle("deleted", presence.status === "StatusDeleted");
-    tr.classList.toggle("mine", me !== null && me.associateId === presence.associateId);
+      : "");
+    if (!fresh || presence.status === "StatusDeleted") {
+      tr.classList.toggle("deleted", presence.status === "StatusDeleted");
+    }
+    if (me !== null && me.associateId === presence.associateId) tr.classList.add("mine");
     if (mayChange(presence.associateId) && !actions.firstChild) {
-      const edit = document.createElement("button");
-      edit.type = "button";
-      edit.className = "edit";
-      edit.textContent = t("change");
+      if (!editButton.textContent) editButton.textContent = t("change");
+      const edit = editButton.cloneNode(true);
       edit.setAttribute("aria-label", t("changeOf", { login: presence.login }));
       actions.append(edit);
     }
@@ -278,16 +296,19 @@
    *  page is on its way. */
   async function readEveryone() {
     const made = [];
-    let after = null;
-    do {
-      const page = await read(`presence/v1/users?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+    const pageAfter = (after) =>
+      read(`presence/v1/users?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+    let reading = pageAfter(null);
+    while (reading) {
+      const page = await reading;
+      // The next page is asked for before this one's rows are made, so both go on at once.
+      reading = page.next ? pageAfter(page.next) : null;
       for (const presence of page.items) {
         const tr = template.cloneNode(true);
-        fill(tr, presence);
+        fill(tr, presence, true);
         made.push([presence, tr]);
       }
-      after = page.next;
-    } while (after);
+    }
     return made;
   }
 
@@ -393,10 +414,14 @@
     }
   }
 
+  /** Ends the stream now: the page is being left. */
+  let stopFollowing = () => {};
+
   async function follow() {
     let wait = 500;
     for (;;) {
       const abort = new AbortController();
+      stopFollowing = () => abort.abort();
       try {
         const headers = { Accept: "text/event-stream" };
         if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
@@ -597,6 +622,11 @@
     $("editor").addEventListener("close", () => { editing = null; });
     $("absence-form").addEventListener("submit", planAbsence);
     $("absences").addEventListener("click", cancelAbsence);
+    // A page left for another may be kept to come back to (the back-forward cache), its
+    // stream with it: a browser opens six connections to a server at most, and a few such
+    // pages would take them all. The stream ends when the page is left; if it is shown again,
+    // the stream resumes after its last id.
+    window.addEventListener("pagehide", () => stopFollowing());
     try {
       me = await read("presence/v1/me");
     } catch (error) {
