@@ -5,6 +5,7 @@
 #   benches/load/streams.sh                      # 10 000 streams, 20 Sets
 #   benches/load/streams.sh --streams 2000 --sets 10
 #   benches/load/streams.sh --server-cpus 0,1 --client-cpus 0,1   # both cores shared
+#   benches/load/streams.sh --floor              # the same against examples/floor.rs
 #
 # Builds in release mode, makes a fresh SQLite database with an administrator "bench" (a real
 # Argon2id password), starts presence pinned to core 0 (--server-cpus) with room for the
@@ -13,6 +14,10 @@
 # the moment its event was read. Prints the latencies' percentiles over every stream and Set,
 # and the server's memory: resident before the streams opened, and at its peak after, per
 # stream.
+#
+# With --floor the server is examples/floor.rs instead: hyper and axum sending one fixed event
+# to every stream per Set, with no authentication, history, feed or ring; what presence spends
+# beyond it is its own.
 #
 # With PERF_OUT=FILE in the environment, `perf record -e cpu-clock -g` samples the server for 3 s
 # from 6 s after the client starts (while the Sets fan out) into FILE.
@@ -27,6 +32,7 @@ port=18300
 server_cpus=0
 client_cpus=1
 build=1
+floor=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --streams) streams="$2"; shift 2 ;;
@@ -35,7 +41,8 @@ while [[ $# -gt 0 ]]; do
         --server-cpus) server_cpus="$2"; shift 2 ;;
         --client-cpus) client_cpus="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --floor) floor=1; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +51,7 @@ say() { printf '%s\n' "$*" >&2; }
 cd "$(dirname "$0")/../.."
 if ((build)); then
     say "building (release)"
-    cargo build --release --quiet --bin presence --example streams
+    cargo build --release --quiet --bin presence --example streams --example floor
 fi
 presence=target/release/presence
 client=target/release/examples/streams
@@ -66,8 +73,12 @@ password="bench-password-$RANDOM$RANDOM"
 printf '%s\n' "$password" |
     "$presence" --database "$url" user add bench --associate-id 1 --admin --password-stdin >/dev/null
 
-PRESENCE_LOG=warn taskset -c "$server_cpus" "$presence" --database "$url" serve --listen "127.0.0.1:$port" \
-    --max-connections $((streams + 1000)) --max-requests $((streams + 1000)) --max-streams "$streams" >"$work/server.log" 2>&1 &
+if ((floor)); then
+    taskset -c "$server_cpus" target/release/examples/floor "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+else
+    PRESENCE_LOG=warn taskset -c "$server_cpus" "$presence" --database "$url" serve --listen "127.0.0.1:$port" \
+        --max-connections $((streams + 1000)) --max-requests $((streams + 1000)) --max-streams "$streams" >"$work/server.log" 2>&1 &
+fi
 server_pid=$!
 for _ in $(seq 1 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
@@ -87,5 +98,6 @@ peak=$(kib VmHWM)
 rss=$(kib VmRSS)
 per_stream=$(awk -v a="$peak" -v b="$before" -v n="$streams" 'BEGIN { printf "%.1f", (a - b) / n }')
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(uname -r)"
+((floor)) && echo "server: examples/floor.rs"
 echo "server memory: $before KiB before, $rss KiB with the streams open, $peak KiB at peak"
 echo "per stream: $per_stream KiB (peak less before, over $streams streams)"
