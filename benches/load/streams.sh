@@ -6,6 +6,7 @@
 #   benches/load/streams.sh --streams 2000 --sets 10
 #   benches/load/streams.sh --server-cpus 0,1 --client-cpus 0,1   # both cores shared
 #   benches/load/streams.sh --floor              # the same against examples/floor.rs
+#   benches/load/streams.sh --no-build --binary OLD_BUILD   # another build of presence
 #
 # Builds in release mode, makes a fresh SQLite database with an administrator "bench" (a real
 # Argon2id password), starts presence pinned to core 0 (--server-cpus) with room for the
@@ -33,6 +34,7 @@ server_cpus=0
 client_cpus=1
 build=1
 floor=0
+presence_binary=target/release/presence
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --streams) streams="$2"; shift 2 ;;
@@ -42,7 +44,8 @@ while [[ $# -gt 0 ]]; do
         --client-cpus) client_cpus="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
         --floor) floor=1; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --binary) presence_binary="$2"; shift 2 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -53,7 +56,7 @@ if ((build)); then
     say "building (release)"
     cargo build --release --quiet --bin presence --example streams --example floor
 fi
-presence=target/release/presence
+presence=$presence_binary
 client=target/release/examples/streams
 
 # Each stream is a socket in the server and one in the client, each a process of its own.
