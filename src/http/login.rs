@@ -23,8 +23,9 @@ pub const LOGOUT: &str = "/logout";
 
 /// The sign-in page, which is also the board's (`http::board`) for a browser without a
 /// session.
-pub async fn sign_in_page() -> Response {
-    super::board::sign_in_page()
+pub async fn sign_in_page(State(state): State<AppState>, request: Request) -> Response {
+    super::board::to_canonical(&request, &state.settings().base_path, LOGIN)
+        .unwrap_or_else(super::board::sign_in_page)
 }
 
 /// Signs in with `login` and `password` (a form or JSON) and starts a session.
@@ -99,7 +100,7 @@ pub async fn sign_out(
     Ok(response)
 }
 
-fn cookie_path(state: &AppState) -> &str {
+pub(crate) fn cookie_path(state: &AppState) -> &str {
     match state.settings().base_path.as_str() {
         "" => "/",
         base => base,

@@ -48,10 +48,13 @@ pub async fn respond(State(state): State<AppState>, request: Request, next: Next
 }
 
 /// Whether a page's script made the request, signed in with a session: it sends the XSRF
-/// header (empty, even, once the session's cookies are gone) or the session cookie. Clients
-/// of the WebAPI send neither.
+/// header (empty, even, once the session's cookies are gone) or the session cookie, and no
+/// `Authorization`. Clients of the WebAPI send neither; one that sends `Authorization` keeps
+/// every challenge, whatever cookies it also carries.
 pub fn from_a_page(headers: &HeaderMap) -> bool {
-    headers.contains_key(session::XSRF_HEADER) || session::session_cookie(headers).is_some()
+    !headers.contains_key(axum::http::header::AUTHORIZATION)
+        && (headers.contains_key(session::XSRF_HEADER)
+            || session::session_cookie(headers).is_some())
 }
 
 /// Drops the `Basic` challenge from a 401 that a page's script, or the sign-in, gets: a

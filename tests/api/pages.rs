@@ -84,6 +84,18 @@ async fn me_describes_the_caller() {
         user.text(),
         format!(r#"{{"associateId":{USER_ID},"login":"anna","administrator":false}}"#)
     );
+    // Asked with the session, it renews the session's cookies (a board open all day asks
+    // now and then); asked otherwise, it sets none.
+    let renewed = user.header_all("set-cookie");
+    assert_eq!(renewed.len(), 2, "{renewed:?}");
+    let session = format!("SO-Session={}", browser.cookie("SO-Session").unwrap());
+    assert!(
+        renewed
+            .iter()
+            .any(|c| c.starts_with(&session) && c.contains("Max-Age="))
+    );
+    assert!(renewed.iter().any(|c| c.starts_with("XSRF-TOKEN=")));
+    assert!(admin.header_all("set-cookie").is_empty());
     let nobody = app.send(Request::new("GET", "/presence/v1/me")).await;
     assert_eq!(nobody.status, 401);
     assert_eq!(
@@ -172,15 +184,28 @@ async fn under_a_base_path_the_board_is_at_its_address_with_a_slash() {
     })
     .await;
     // The page's addresses are relative: without the slash they would miss the base path.
-    let bare = app.send(Request::new("GET", "/Cust12345?x=1")).await;
+    let bare = app.send(Request::new("GET", "/cust12345?x=1")).await;
     assert_eq!(bare.status, 308);
-    assert_eq!(bare.header("location"), Some("/Cust12345/?x=1"));
-    let page = app.send(Request::new("GET", "/Cust12345/")).await;
+    assert_eq!(bare.header("location"), Some("/cust12345/?x=1"));
+    // The session's cookies belong to the base path in lower case, and browsers compare
+    // cookie paths case by case: the board has one address.
+    for other in ["/Cust12345", "/Cust12345/"] {
+        let moved = app.send(Request::new("GET", other)).await;
+        assert_eq!(moved.status, 308, "{other}");
+        assert_eq!(moved.header("location"), Some("/cust12345/"), "{other}");
+    }
+    let login = app.send(Request::new("GET", "/Cust12345/Login/")).await;
+    assert_eq!(login.status, 308);
+    assert_eq!(login.header("location"), Some("/cust12345/login"));
+    assert!(is_sign_in(
+        &app.send(Request::new("GET", "/cust12345/login")).await
+    ));
+    let page = app.send(Request::new("GET", "/cust12345/")).await;
     assert_eq!(page.status, 200);
     assert!(is_sign_in(&page));
     let file = files_named_by(page.text()).remove(0);
     let served = app
-        .send(Request::new("GET", &format!("/Cust12345/{file}")))
+        .send(Request::new("GET", &format!("/cust12345/{file}")))
         .await;
     assert_eq!(served.status, 200);
     assert_eq!(app.send(Request::new("GET", "/")).await.status, 404);
@@ -263,10 +288,15 @@ async fn a_page_and_the_sign_in_get_no_basic_challenge_that_would_raise_a_passwo
         assert_eq!(refused.status, 401);
         assert_eq!(challenges(&refused), ["SOTicket", "Bearer"]);
     }
-    // Every other client gets every scheme's challenge, as SuperOffice sends them.
+    // Every other client gets every scheme's challenge, as SuperOffice sends them: one that
+    // sends `Authorization` too, whatever cookies it carries.
     for request in [
         Request::new("GET", "/presence/v1/users"),
         Request::post(GET).json(r#"{"AssociateId":1}"#),
+        Request::post(GET)
+            .basic(("anna", "wrong"))
+            .header("Cookie", "SO-Session=7T:old")
+            .json(r#"{"AssociateId":1}"#),
     ] {
         let refused = app.send(request).await;
         assert_eq!(challenges(&refused), ["Basic", "SOTicket", "Bearer"]);

@@ -19,6 +19,8 @@
   const SILENCE_MS = 40000;
   /** How long a changed row stays marked. */
   const MARK_MS = 4000;
+  /** How often the session's cookies are renewed (they last six hours from the last renewal). */
+  const RENEW_MS = 30 * 60 * 1000;
   /** Rows in one of the table's groups (see `group`). */
   const GROUP = 50;
 
@@ -117,7 +119,8 @@
     for (const name of ["login", "status", "message", "until", "absence", "actions"]) {
       const td = document.createElement("td");
       td.className = name;
-      td.setAttribute("role", "cell");
+      // Each row is named by its user.
+      td.setAttribute("role", name === "login" ? "rowheader" : "cell");
       tr.append(td);
     }
     const symbol = document.createElement("span");
@@ -128,6 +131,9 @@
   })();
 
   const mayChange = (associateId) => me !== null && (me.administrator || me.associateId === associateId);
+  /** The statuses the board sets: the others (deleted, system, ...) are an administrator's
+   *  to set elsewhere, and saving present or not present over them would undo them. */
+  const SELF_SERVICE = new Set(["StatusNormal", "StatusNotAvailable"]);
 
   function when(iso) {
     const at = new Date(iso);
@@ -174,11 +180,14 @@
       tr.classList.toggle("deleted", presence.status === "StatusDeleted");
     }
     if (me !== null && me.associateId === presence.associateId) tr.classList.add("mine");
-    if (mayChange(presence.associateId) && !actions.firstChild) {
+    const editable = mayChange(presence.associateId) && SELF_SERVICE.has(presence.status);
+    if (editable && !actions.firstChild) {
       if (!editButton.textContent) editButton.textContent = t("change");
       const edit = editButton.cloneNode(true);
       edit.setAttribute("aria-label", t("changeOf", { login: presence.login }));
       actions.append(edit);
+    } else if (!editable && actions.firstChild) {
+      actions.replaceChildren();
     }
   }
 
@@ -192,15 +201,24 @@
 
   const query = () => $("search").value.trim().toLocaleLowerCase(language);
 
+  /** Writes a text only when it changes: the counts are live regions, which a screen reader
+   *  would otherwise read out at every change that moves nothing. */
+  function setText(element, text) {
+    if (element.textContent !== text) element.textContent = text;
+  }
+
   function filterRows() {
     const [text, filter] = [query(), $("status-filter").value];
+    for (const [id, tr] of rows) tr.hidden = !shows(users.get(id), text, filter);
+    showCounts();
+  }
+
+  /** "N of M available now", and how many rows the search and filter show. */
+  function showCounts() {
+    summarize();
     let shown = 0;
-    for (const [id, tr] of rows) {
-      const visible = shows(users.get(id), text, filter);
-      tr.hidden = !visible;
-      if (visible) shown += 1;
-    }
-    $("shown").textContent = t("shownCount", { shown, total: rows.size });
+    for (const tr of rows.values()) if (!tr.hidden) shown += 1;
+    setText($("shown"), t("shownCount", { shown, total: rows.size }));
   }
 
   function summarize() {
@@ -214,7 +232,7 @@
     const summary = $("summary");
     summary.dataset.available = available;
     summary.dataset.total = total;
-    summary.textContent = t("summary", { available, total });
+    setText(summary, t("summary", { available, total }));
   }
 
   /** The table's row groups, each a `tbody` the browser lays out and paints only when it is
@@ -246,7 +264,6 @@
     const table = $("users");
     for (const old of [...table.tBodies]) old.remove();
     table.append(groups);
-    summarize();
     filterRows();
   }
 
@@ -312,26 +329,32 @@
     return made;
   }
 
-  /** Reads again the presences of the associates whose changes came, one batch at a time. */
+  /** How long a failed refresh waits before it tries again; doubled at each failure. */
+  let refreshWait = 1000;
+
+  /** Reads again the presences of the associates whose changes came, one batch at a time. An
+   *  id is taken out of `pending` before its read is sent, so that a change arriving while the
+   *  read is on its way puts it back for the next read, which sees that change. */
   async function refresh() {
     if (refreshing || !loaded) return;
     refreshing = true;
+    let ids = [];
     try {
       while (pending.size > 0) {
-        const ids = [...pending].slice(0, BATCH);
-        const batch = await read(`presence/v1/users?ids=${ids.join(",")}`);
+        ids = [...pending].slice(0, BATCH);
         ids.forEach((id) => pending.delete(id));
+        const batch = await read(`presence/v1/users?ids=${ids.join(",")}`);
+        ids = [];
         batch.items.forEach(update);
         batch.missing.forEach(remove);
-        summarize();
-        $("shown").textContent = t("shownCount", {
-          shown: [...rows.values()].filter((tr) => !tr.hidden).length, total: rows.size,
-        });
+        showCounts();
       }
+      refreshWait = 1000;
     } catch (error) {
+      ids.forEach((id) => pending.add(id));
       if (!(error instanceof Refusal && error.status === 401)) {
-        // Tried again shortly: the ids stay pending.
-        setTimeout(refresh, 1000);
+        setTimeout(refresh, refreshWait);
+        refreshWait = Math.min(refreshWait * 2, 30000);
       }
     } finally {
       refreshing = false;
@@ -402,8 +425,9 @@
   async function onBlock(block) {
     if (block.id !== null) lastEventId = block.id;
     if (block.data.length === 0) {
-      // The stream's position, at its start: the list is read after it.
-      if (!loaded) await loadEveryone();
+      // An `id:` alone is the stream's position, at its start: the list is read after it.
+      // (A block of a comment alone, the keep-alive, has no id.)
+      if (block.id !== null && !loaded) await loadEveryone();
       return;
     }
     if (block.event === "reset") {
@@ -427,10 +451,19 @@
         if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
         const response = await call("GET", "presence/v1/changes/stream", { headers, signal: abort.signal });
         setConnection("live");
+        setText($("board-error"), "");
         wait = 500;
+        // Resumed after a list that could not be read: no position comes, the list is read now.
+        if (!loaded && lastEventId !== null) await loadEveryone();
         await readEvents(response.body, onBlock, () => abort.abort());
       } catch (error) {
         if (error instanceof Refusal && error.status === 401) return;
+        // Said on the page, a refusal above all (a 503 when the server has as many streams as
+        // it allows): an empty or stale board must not look live.
+        if (error instanceof Refusal || !abort.signal.aborted) setText($("board-error"), inWords(error));
+      } finally {
+        // Whatever ended this pass, its connection goes: a browser has six to a server.
+        abort.abort();
       }
       setConnection("reconnecting");
       await new Promise((resolve) => setTimeout(resolve, wait));
@@ -478,9 +511,14 @@
     editingRevision = presence.revision;
     $("editor-title").textContent = id === me.associateId
       ? t("editorTitleMine") : t("editorTitle", { login: presence.login });
-    const status = presence.status === "StatusNormal" ? "StatusNormal" : "StatusNotAvailable";
+    // While an absence is in force the presence shows it, not the status as set, which takes
+    // over when it ends: the form starts from present, not from the absence.
+    const away = presence.absence !== null;
+    const status = presence.status === "StatusNormal" || away ? "StatusNormal" : "StatusNotAvailable";
     document.querySelector(`input[name="status"][value="${status}"]`).checked = true;
-    $("editor-message").value = presence.message ?? "";
+    $("editor-message").value = away ? "" : presence.message ?? "";
+    $("editor-note").textContent = away
+      ? t("editorDuringAbsence", { until: when(presence.absence.until) }) : "";
     $("editor-until").value = presence.until ? localInput(new Date(presence.until)).slice(11) : "";
     syncUntil();
     $("editor-error").textContent = "";
@@ -488,6 +526,19 @@
     $("absences").replaceChildren();
     $("editor").showModal();
     showAbsences(id);
+  }
+
+  /** Reads the editor's user again: their row shows it, and a save goes over it. Planning or
+   *  cancelling an absence is a change of the user too. */
+  async function reread(id) {
+    try {
+      const current = await read(`presence/v1/users/${id}`);
+      update(current);
+      showCounts();
+      if (editing === id) editingRevision = current.revision;
+    } catch {
+      // The stream brings the change all the same; a save over it meanwhile is refused.
+    }
   }
 
   async function saveStatus(event) {
@@ -506,20 +557,13 @@
         body, headers: { "If-Match": `"${editingRevision}"` },
       });
       update(await response.json());
-      summarize();
+      showCounts();
       $("editor").close();
     } catch (error) {
       $("editor-error").textContent = inWords(error);
       if (error instanceof Refusal && error.status === 412) {
         // The row shows the other change; saving again is over that one.
-        try {
-          const current = await read(`presence/v1/users/${id}`);
-          update(current);
-          summarize();
-          editingRevision = current.revision;
-        } catch {
-          // The stream brings the change all the same; the next save is refused again.
-        }
+        await reread(id);
       }
     } finally {
       $("editor-save").disabled = false;
@@ -571,6 +615,7 @@
       await call("POST", `presence/v1/users/${id}/absences`, { body });
       event.target.reset();
       await showAbsences(id);
+      await reread(id);
     } catch (error) {
       $("absence-error").textContent = inWords(error);
     }
@@ -584,6 +629,9 @@
     try {
       await call("DELETE", `presence/v1/users/${id}/absences/${button.parentElement.dataset.absenceId}`);
       await showAbsences(id);
+      await reread(id);
+      // The button pressed is gone with its absence: focus goes back to the list's heading.
+      $("absences-title").focus();
     } catch (error) {
       $("absence-error").textContent = inWords(error);
     }
@@ -627,12 +675,19 @@
     // pages would take them all. The stream ends when the page is left; if it is shown again,
     // the stream resumes after its last id.
     window.addEventListener("pagehide", () => stopFollowing());
-    try {
-      me = await read("presence/v1/me");
-    } catch (error) {
-      if (!(error instanceof Refusal && error.status === 401)) $("board-error").textContent = inWords(error);
-      return;
+    for (let wait = 1000; me === null; wait = Math.min(wait * 2, 30000)) {
+      try {
+        me = await read("presence/v1/me");
+      } catch (error) {
+        if (error instanceof Refusal && error.status === 401) return;
+        setText($("board-error"), inWords(error));
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     }
+    setText($("board-error"), "");
+    // Asking who is signed in renews the session's cookies, which would otherwise end some
+    // hours after signing in under a board kept open all day.
+    setInterval(() => read("presence/v1/me").catch(() => {}), RENEW_MS);
     $("me-name").textContent = t("signedInAs", { login: me.login });
     $("change-mine").disabled = false;
     follow();

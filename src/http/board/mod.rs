@@ -10,7 +10,7 @@
 mod assets;
 mod texts;
 
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -40,17 +40,8 @@ static SIGN_IN_HTML: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(versioned(SI
 
 /// `GET {base}/`: the board for a signed-in browser, the sign-in page for any other.
 pub async fn page(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
-    let sent = ClientUri::of(request.uri(), request.extensions());
-    // The page's addresses are relative to `{base}/`, so `{base}` without its slash would
-    // resolve them beside the base rather than under it.
-    if !sent.path().ends_with('/') {
-        let mut location = format!("{}/", sent.path());
-        if let Some(query) = sent.query() {
-            location.push('?');
-            location.push_str(query);
-        }
-        let location = HeaderValue::from_str(&location).map_err(|_| ApiError::NotFound)?;
-        return Ok((StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response());
+    if let Some(redirect) = to_canonical(&request, &state.settings().base_path, "/") {
+        return Ok(redirect);
     }
     let auth = state.auth();
     if !signs_in_browsers(&state) {
@@ -77,6 +68,34 @@ pub async fn page(State(state): State<AppState>, request: Request) -> Result<Res
 /// The sign-in page, also at `GET {base}/login`.
 pub fn sign_in_page() -> Response {
     html(SIGN_IN_HTML.clone())
+}
+
+/// A redirect to a page's one address, if the request used another. The session's cookies
+/// belong to the base path as configured (in lower case), which browsers compare case by
+/// case: at `/Cust12345/` they would not be sent. And the pages' addresses are relative:
+/// `{base}` without its slash, or `/login/` with one, would resolve them elsewhere.
+/// `page` is the page's path under `base`.
+pub fn to_canonical(request: &Request, base: &str, page: &str) -> Option<Response> {
+    // The path as sent: the service's copy when it changed it (its case, a trailing slash),
+    // else the router's from before a base path was taken off it.
+    let sent = match request.extensions().get::<ClientUri>() {
+        Some(ClientUri(sent)) => sent,
+        None => request
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or(request.uri(), |OriginalUri(original)| original),
+    };
+    let canonical = format!("{base}{page}");
+    if sent.path() == canonical {
+        return None;
+    }
+    let mut location = canonical;
+    if let Some(query) = sent.query() {
+        location.push('?');
+        location.push_str(query);
+    }
+    let location = HeaderValue::from_str(&location).ok()?;
+    Some((StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response())
 }
 
 /// Whether a browser can sign in here: with a password, into a session.

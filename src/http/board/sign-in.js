@@ -23,7 +23,10 @@
         location.assign("./");
         return;
       }
-      error.textContent = t(reasons[response.status] ?? "signInFailed", { status: response.status });
+      // A refusal names its reason (sessions turned off, a page of another origin, ...).
+      let detail = "";
+      try { detail = (await response.json()).ErrorMessage ?? ""; } catch { /* no body */ }
+      error.textContent = t(reasons[response.status] ?? "signInFailed", { status: response.status, detail });
       document.getElementById("password").select();
     } catch {
       error.textContent = t("networkError");

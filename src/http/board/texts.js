@@ -14,11 +14,12 @@ window.presenceTexts = (() => {
   };
   const language = pick();
   /** How times are written: the browser's own variant of the page's language (en-GB writes
-   *  14:00, en-US 2:00 PM), or the language itself. */
+   *  14:00, en-US 2:00 PM), else the browser's own way (`undefined`): a Swedish browser reads
+   *  English texts with Swedish times. */
   const locale = (navigator.languages || []).find((wanted) => {
     const primary = wanted.toLowerCase().split("-")[0];
     return primary === language || all.aliases[primary] === language;
-  }) || language;
+  }) || undefined;
   const texts = all.languages[language];
   const english = all.languages.en;
   /** The text for `key`, each `{name}` in it replaced by `values[name]`. */

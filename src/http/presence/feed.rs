@@ -49,7 +49,7 @@ const HISTORY_STEP: usize = 500;
 #[utoipa::path(get, path = "/presence/v1/changes/stream", tag = "presence", operation_id = "changeStream",
     params(("after" = Option<i64>, Query, minimum = 0, description = "Changes numbered after this revision; `Last-Event-ID` takes precedence; none: from now"),
         ("associate" = Option<String>, Query, description = "Comma-separated associate ids: their changes only")),
-    responses((status = 200, description = "`text/event-stream`: `id:` the revision, `event: change`, `data:` the change as `/presence/v1/changes` gives it"),
+    responses((status = 200, description = "`text/event-stream`: `id:` the revision, `event: change`, `data:` the change as `/presence/v1/changes` gives it. A stream from now starts with its position, an `id:` line alone (no event); `event: reset` when the cursor is older than what is kept"),
         super::openapi::Refusals))]
 pub(super) async fn stream(
     State(state): State<AppState>,

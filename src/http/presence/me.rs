@@ -2,6 +2,7 @@
 //! session, yet must know whose row is the user's and whether they may change the others.
 
 use axum::extract::State;
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
@@ -9,7 +10,9 @@ use utoipa::ToSchema;
 
 use super::openapi::Refusals;
 use super::{as_caller, json};
+use crate::http::auth::{Scheme, session};
 use crate::http::error::ApiError;
+use crate::http::login;
 use crate::http::state::AppState;
 
 /// The caller.
@@ -30,7 +33,8 @@ pub struct MeBody {
         Refusals))]
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let state = &state;
-    as_caller(state, &headers, |caller| async move {
+    let headers = &headers;
+    as_caller(state, headers, |caller| async move {
         // A caller is a Service user; one removed since their credentials were checked is
         // no longer anyone.
         let presence = state
@@ -38,14 +42,26 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .presence(caller.associate_id)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(json(
+        let mut response = json(
             StatusCode::OK,
             &MeBody {
                 associate_id: caller.associate_id.get(),
                 login: presence.login.to_string(),
                 administrator: caller.is_admin,
             },
-        ))
+        );
+        // A session's cookies last the ticket's lifetime from when they were set, while the
+        // ticket's own lifetime starts again at each use: a page that asks who is signed in
+        // now and then (the board does) keeps its cookies as long as the ticket.
+        if caller.scheme == Scheme::Session
+            && let Some(ticket) = session::session_cookie(&headers)
+        {
+            let secure = state.auth().settings().secure_cookies;
+            for cookie in session::session_cookies(&ticket, login::cookie_path(state), secure) {
+                response.headers_mut().append(SET_COOKIE, cookie);
+            }
+        }
+        Ok(response)
     })
     .await
 }
