@@ -54,7 +54,7 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
         // ticket's own lifetime starts again at each use: a page that asks who is signed in
         // now and then (the board does) keeps its cookies as long as the ticket.
         if caller.scheme == Scheme::Session
-            && let Some(ticket) = session::session_cookie(&headers)
+            && let Some(ticket) = session::session_cookie(headers)
         {
             let secure = state.auth().settings().secure_cookies;
             for cookie in session::session_cookies(&ticket, login::cookie_path(state), secure) {
