@@ -87,7 +87,7 @@ pub(crate) fn xml_element(out: &mut BytesMut, name: &str, text: Option<&str>) {
 
 /// Escapes text content as .NET's XmlWriter does: `&`, `<` and `>`, plus carriage returns,
 /// which a parser would otherwise fold into line feeds.
-fn xml_text(out: &mut BytesMut, text: &str) {
+pub(crate) fn xml_text(out: &mut BytesMut, text: &str) {
     let mut rest = text;
     while let Some(at) = rest.find(['&', '<', '>', '\r']) {
         out.put_slice(&rest.as_bytes()[..at]);

@@ -3,10 +3,14 @@
 //! and its line in [`LANGUAGES`]; the page picks the first of the browser's languages it has,
 //! and English for anything else.
 
+use std::sync::LazyLock;
+
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT_LANGUAGE;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
+
+use crate::http::encode::xml_text;
 
 /// Each language's tag and its texts. English, first, has every key.
 const LANGUAGES: [(&str, &str); 2] = [
@@ -18,15 +22,23 @@ const LANGUAGES: [(&str, &str); 2] = [
 /// and Nynorsk readers read Bokmål.
 const ALIASES: [(&str, &str); 2] = [("no", "nb"), ("nn", "nb")];
 
-fn texts(language: &str) -> Map<String, Value> {
-    let (_, file) = LANGUAGES
+/// Each language's texts, read once.
+static PARSED: LazyLock<Vec<(&str, Map<String, Value>)>> = LazyLock::new(|| {
+    LANGUAGES
+        .iter()
+        .map(|(tag, file)| match serde_json::from_str(file) {
+            Ok(Value::Object(texts)) => (*tag, texts),
+            _ => panic!("texts/{tag}.json is not a JSON object"),
+        })
+        .collect()
+});
+
+/// A language's texts; English's for a language the board does not have.
+fn texts(language: &str) -> &'static Map<String, Value> {
+    PARSED
         .iter()
         .find(|(tag, _)| *tag == language)
-        .unwrap_or(&LANGUAGES[0]);
-    match serde_json::from_str(file) {
-        Ok(Value::Object(texts)) => texts,
-        _ => panic!("texts/{language}.json is not a JSON object"),
-    }
+        .map_or(&PARSED[0].1, |(_, texts)| texts)
 }
 
 /// The pages' script of texts: `texts.js`, with every language's texts and the aliases
@@ -34,7 +46,7 @@ fn texts(language: &str) -> Map<String, Value> {
 pub fn script() -> String {
     let mut all = Map::new();
     for (tag, _) in LANGUAGES {
-        all.insert(tag.to_owned(), Value::Object(texts(tag)));
+        all.insert(tag.to_owned(), Value::Object(texts(tag).clone()));
     }
     let aliases = ALIASES
         .iter()
@@ -82,17 +94,33 @@ pub fn choose(headers: &HeaderMap) -> &'static str {
 }
 
 /// The page at `{base}/` of a server that signs no browser in: what the board is, why it is
-/// not here, and how to reach it.
+/// not here, and how to reach it. Written once for each language and reason.
 pub fn no_sign_in_page(language: &str, online: bool) -> Bytes {
-    let texts = texts(language);
-    let english = texts_fallback();
+    static PAGES: LazyLock<Vec<(&str, bool, Bytes)>> = LazyLock::new(|| {
+        LANGUAGES
+            .iter()
+            .flat_map(|(tag, _)| [(*tag, true), (*tag, false)])
+            .map(|(tag, online)| (tag, online, write_no_sign_in_page(tag, online)))
+            .collect()
+    });
+    PAGES
+        .iter()
+        .find(|(tag, reason, _)| *tag == language && *reason == online)
+        .map(|(_, _, page)| page.clone())
+        .unwrap_or_else(|| write_no_sign_in_page(language, online))
+}
+
+fn write_no_sign_in_page(language: &str, online: bool) -> Bytes {
+    let (texts, english) = (texts(language), texts(LANGUAGES[0].0));
     let text = |key: &str| {
         let value = texts
             .get(key)
             .or_else(|| english.get(key))
             .and_then(Value::as_str)
             .unwrap_or(key);
-        escape(value)
+        let mut escaped = BytesMut::new();
+        xml_text(&mut escaped, value);
+        String::from_utf8(escaped.to_vec()).expect("escaping keeps UTF-8")
     };
     let reason = text(if online {
         "noSignInOnline"
@@ -112,24 +140,6 @@ pub fn no_sign_in_page(language: &str, online: bool) -> Bytes {
         css = super::assets::versioned("{{board.css}}"),
         icon = super::assets::versioned("{{favicon.svg}}"),
     ))
-}
-
-fn texts_fallback() -> Map<String, Value> {
-    texts(LANGUAGES[0].0)
-}
-
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '&' => escaped.push_str("&amp;"),
-            '"' => escaped.push_str("&quot;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]
