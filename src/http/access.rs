@@ -48,19 +48,21 @@ fn is_sane(id: &[u8]) -> bool {
 }
 
 /// A random prefix for this process, then a count: unique across processes and nodes without
-/// asking the operating system for randomness on every request. Written out by hand: the
-/// formatting machinery costs more than the rest of the id together.
+/// asking the operating system for randomness on every request. Written out by hand, and the
+/// prefix once: the formatting machinery costs more than the rest of the id together.
 fn new_request_id() -> HeaderValue {
-    static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+    static PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| {
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).expect("the operating system's random source failed");
-        u64::from_ne_bytes(random)
+        let mut prefix = [0u8; 16];
+        hex(u64::from_ne_bytes(random), &mut prefix);
+        prefix
     });
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let count = COUNT.fetch_add(1, Ordering::Relaxed);
     let mut id = [0u8; 32];
     let (prefix, counted) = id.split_at_mut(16);
-    hex(*PREFIX, prefix);
+    prefix.copy_from_slice(&*PREFIX);
     hex(count, counted);
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))
         .expect("hex digits are a valid header value")

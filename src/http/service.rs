@@ -115,21 +115,46 @@ impl Service {
     ///
     /// Every answer carries the request's id (`X-Request-Id`), and is counted in the metrics
     /// and told in the access log (`http/access.rs`).
+    ///
+    /// One level, with the request's parts lent to what answers it rather than moved: hyper
+    /// keeps this future for every request, and each level of `async fn` holding the parts
+    /// again, or a copy of the URI for the log or a timeout, made it larger and each request
+    /// slower (BENCHMARKS.md).
     pub async fn answer(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
         let started = Instant::now();
+        let state = &self.inner.state;
+        let settings = state.settings();
         let request_id = access::request_id(request.headers());
         let operation = self.operation(request.method(), request.uri().path());
-        let logged = access::is_on().then(|| (request.method().clone(), request.uri().clone()));
-        let mut response = self.answer_timed(operation, request).await;
+        let format = ResponseFormat::from_headers(request.headers());
+        let (mut parts, body) = request.into_parts();
+        let deadline = tokio::time::Instant::from_std(started) + settings.limits.request_timeout;
+        let answered = tokio::time::timeout_at(deadline, async {
+            let body = collect_body(&parts.headers, body, settings.body_limit).await;
+            let read_whole = body.is_ok();
+            let mut response = self.answer_read(operation, format, &mut parts, body).await;
+            if !read_whole {
+                respond::close_after(&mut response);
+            }
+            response
+        })
+        .await;
+        let mut response = answered.unwrap_or_else(|_| {
+            tracing::debug!(path = parts.uri.path(), "the request timed out");
+            let mut response =
+                respond::error_response(state, format, parts.uri.path(), ApiError::RequestTimeout);
+            respond::close_after(&mut response);
+            response
+        });
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
         metrics::request(operation, status, elapsed);
-        if let Some((method, uri)) = logged {
+        if access::is_on() {
             access::Entry {
                 request_id: &request_id,
                 operation,
-                method: method.as_str(),
-                path: uri.path(),
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
                 status,
                 elapsed,
                 associate: response.extensions_mut().remove::<Associate>(),
@@ -142,52 +167,23 @@ impl Service {
         response
     }
 
-    async fn answer_timed(
-        self,
-        operation: Operation,
-        request: hyper::Request<impl RequestBody + 'static>,
-    ) -> Response {
-        let state = &self.inner.state;
-        let settings = state.settings();
-        let format = ResponseFormat::from_headers(request.headers());
-        let (parts, body) = request.into_parts();
-        let uri = parts.uri.clone();
-        let answered = async {
-            let body = collect_body(&parts.headers, body, settings.body_limit).await;
-            let read_whole = body.is_ok();
-            let mut response = self.answer_read(operation, format, parts, body).await;
-            if !read_whole {
-                respond::close_after(&mut response);
-            }
-            response
-        };
-        match tokio::time::timeout(settings.limits.request_timeout, answered).await {
-            Ok(response) => response,
-            Err(_) => {
-                tracing::debug!(path = uri.path(), "the request timed out");
-                let mut response =
-                    respond::error_response(state, format, uri.path(), ApiError::RequestTimeout);
-                respond::close_after(&mut response);
-                response
-            }
-        }
-    }
-
     /// Answers a request whose body was read: at most `max_requests` at once (else a 503).
+    /// A request for the router takes the headers and extensions out of `parts`; the method
+    /// and the URI stay, for the log.
     async fn answer_read(
         &self,
         operation: Operation,
         format: ResponseFormat,
-        parts: Parts,
+        parts: &mut Parts,
         body: Result<Bytes, ApiError>,
     ) -> Response {
         let state = &self.inner.state;
-        let refused = |error| {
+        let refused = |parts: &Parts, error| {
             let source = ClientUri::of(&parts.uri, &parts.extensions).path();
             respond::error_response(state, format, source, error)
         };
         if let Some(coding) = unsupported_transfer_coding(&parts.headers) {
-            return refused(ApiError::NotImplemented(coding));
+            return refused(parts, ApiError::NotImplemented(coding));
         }
         let _permit = if is_unlimited(&parts.method, operation) {
             None
@@ -201,20 +197,20 @@ impl Service {
                             "a request was refused: too many are being answered"
                         );
                     });
-                    return refused(ApiError::Unavailable(Unavailability::Busy));
+                    return refused(parts, ApiError::Unavailable(Unavailability::Busy));
                 }
             }
         };
-        match self.direct(&parts) {
+        match self.direct(parts) {
             Some(operation) => {
-                user::call(self.inner.state.clone(), operation, format, &parts, body).await
+                user::call(self.inner.state.clone(), operation, format, parts, body).await
             }
             None => {
                 let body = match body {
                     Ok(bytes) => Body::from(bytes),
-                    Err(error) => return refused(error),
+                    Err(error) => return refused(parts, error),
                 };
-                let request = Request::from_parts(parts, body);
+                let request = Request::from_parts(taken(parts), body);
                 let answered = self
                     .inner
                     .router
@@ -297,6 +293,18 @@ fn unsupported_transfer_coding(headers: &HeaderMap) -> Option<String> {
         .filter(|coding| !coding.eq_ignore_ascii_case("chunked"))
         .collect();
     (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+/// The parts of a request, for the router: the headers and extensions taken out of `parts`,
+/// the method and the URI copied.
+fn taken(parts: &mut Parts) -> Parts {
+    let (mut taken, ()) = Request::new(()).into_parts();
+    taken.method = parts.method.clone();
+    taken.uri = parts.uri.clone();
+    taken.version = parts.version;
+    taken.headers = std::mem::take(&mut parts.headers);
+    taken.extensions = std::mem::take(&mut parts.extensions);
+    taken
 }
 
 /// Lower-cases the path (ASP.NET routes match in any case) and drops a trailing slash; the
