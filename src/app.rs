@@ -211,7 +211,7 @@ fn serve_connection(
         service_fn(move |request: hyper::Request<Incoming>| {
             let answering = answering.begin();
             // Boxed: hyper keeps room for one request's future in each connection for as long
-            // as it is open, and the answer's future is some 4 KiB; boxed, that room is a
+            // as it is open, and the answer's future takes kilobytes; boxed, that room is a
             // pointer, and the answer's memory is returned as soon as the answer is made (a
             // change stream's connection, or an idle keep-alive one, holds none of it).
             let answer = Box::pin(service.clone().answer(request));
