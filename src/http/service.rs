@@ -2,7 +2,7 @@
 //! how long, which transfer codings), and the short way to the two operations.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use crate::http::access::{self, Associate};
@@ -27,6 +28,10 @@ use crate::http::respond::{self, ClientUri};
 use crate::http::state::AppState;
 use crate::metrics::{self, Operation};
 use crate::repeated;
+
+/// How far off a request's deadline is when its timeout cannot be added to the time: thirty
+/// years, as tokio's `timeout` takes it then.
+const NO_DEADLINE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// What the server runs for every request. A POST to either operation's documented address,
 /// nearly every request a client makes, goes straight to [`user::call`]; everything else goes
@@ -119,8 +124,9 @@ impl Service {
     /// One level, with the request's parts lent to what answers it rather than moved: hyper
     /// keeps this future for every request, and each level of `async fn` holding the parts
     /// again, or a copy of the URI for the log or a timeout, made it larger and each request
-    /// slower (BENCHMARKS.md).
+    /// cost more instructions (BENCHMARKS.md, 2026-12-04).
     pub async fn answer(self, request: hyper::Request<impl RequestBody + 'static>) -> Response {
+        // tokio's clock, which a test may pause; the same reading also gives the deadline.
         let started = Instant::now();
         let state = &self.inner.state;
         let settings = state.settings();
@@ -128,7 +134,10 @@ impl Service {
         let operation = self.operation(request.method(), request.uri().path());
         let format = ResponseFormat::from_headers(request.headers());
         let (mut parts, body) = request.into_parts();
-        let deadline = tokio::time::Instant::from_std(started) + settings.limits.request_timeout;
+        // A timeout too long to add (`Duration::MAX`, say) is no timeout, as for tokio's own.
+        let deadline = started
+            .checked_add(settings.limits.request_timeout)
+            .unwrap_or_else(|| started + NO_DEADLINE);
         let answered = tokio::time::timeout_at(deadline, async {
             let body = collect_body(&parts.headers, body, settings.body_limit).await;
             let read_whole = body.is_ok();
@@ -169,7 +178,7 @@ impl Service {
 
     /// Answers a request whose body was read: at most `max_requests` at once (else a 503).
     /// A request for the router takes the headers and extensions out of `parts`; the method
-    /// and the URI stay, for the log.
+    /// and the URI stay, for the timeout's answer and the log.
     async fn answer_read(
         &self,
         operation: Operation,
