@@ -6,6 +6,7 @@
 #   PRESENCE_LOG=info,access=off benches/load/instructions.sh BINARY
 #   benches/load/instructions.sh BINARY --requests 300,1300
 #   benches/load/instructions.sh BINARY --batch               # per batch read of 1000 ids
+#   benches/load/instructions.sh BINARY --set                 # per Set, each its own commit
 #
 # Runs the server under `valgrind --tool=callgrind` twice and sends each run a different number
 # of requests on one keep-alive connection; the difference of the two totals, divided by the
@@ -16,19 +17,24 @@
 # users. --batch (default counts 5,45): GET /presence/v1/users?ids=... of 1000 random distinct
 # ids out of 10 000 associates, a tenth with a timed status and a tenth with an absence (half
 # in force), as benches/load/presence_api.sh makes them; every user is read once before, so
-# that the cache's first fill is not counted. Traffic goes to 127.0.0.1 only.
+# that the cache's first fill is not counted. --set: SetUserPresenceStatus of associate 963,
+# alternating two statuses so that each is a change; sent one at a time, each Set is a commit of
+# its own, so the figure includes a commit's fixed cost that a loaded server shares among the
+# Sets of a batch. Traffic goes to 127.0.0.1 only.
 
 set -euo pipefail
 
-[[ $# -ge 1 && "$1" != -* ]] || { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -ge 1 && "$1" != -* ]] || { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 binary="$(realpath "$1")"
 shift
 requests=""
 batch=0
+set=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --requests) requests="$2"; shift 2 ;;
         --batch) batch=1; shift ;;
+        --set) set=1; shift ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -62,9 +68,9 @@ run() {
         grep -q "listening on" "$work/log" 2>/dev/null && break
         sleep 0.2
     done
-    python3 - "$port" "$count" "$batch" <<'EOF'
+    python3 - "$port" "$count" "$batch" "$set" <<'EOF'
 import base64, http.client, random, sys
-port, count, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+port, count, batch, set_ = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
 def send(method, path, body=None, headers=()):
@@ -88,9 +94,14 @@ else:
         "Content-Type": "application/json",
         "Accept": "application/json",
     }
-    for _ in range(count):
-        send("POST", "/api/v1/Agents/User/GetUserPresenceStatus",
-             body='{"AssociateId":963}', headers=headers)
+    for index in range(count):
+        if set_:
+            status = "StatusNotAvailable" if index % 2 else "StatusNormal"
+            send("POST", "/api/v1/Agents/User/SetUserPresenceStatus", headers=headers,
+                 body='{"AssociateId":963,"UserPresenceStatus":{"Status":"%s"}}' % status)
+        else:
+            send("POST", "/api/v1/Agents/User/GetUserPresenceStatus",
+                 body='{"AssociateId":963}', headers=headers)
 EOF
     kill -TERM "$pid"
     wait "$pid" || true
@@ -99,5 +110,5 @@ EOF
 
 low=$(run "$fewer")
 high=$(run "$more")
-if ((batch)); then what="batch of 1000 ids"; else what="Get"; fi
+if ((batch)); then what="batch of 1000 ids"; elif ((set)); then what="Set"; else what="Get"; fi
 echo "$(( (high - low) / (more - fewer) )) instructions per $what ($binary, PRESENCE_LOG=${PRESENCE_LOG:-default})"

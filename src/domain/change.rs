@@ -111,25 +111,64 @@ impl Actor {
 
     /// `{"kind":"user","associateId":963}`, `{"kind":"commandLine"}` or `{"kind":"timer"}`.
     pub fn by_json(&self) -> String {
-        match &self.by {
-            By::User(id) => format!(r#"{{"kind":"user","associateId":{}}}"#, id.get()),
-            By::CommandLine => r#"{"kind":"commandLine"}"#.to_owned(),
-            By::Timer => r#"{"kind":"timer"}"#.to_owned(),
-        }
+        self.by.json()
     }
 
     /// `{"scheme":"basic","application":"Desk"}`, or `None` where no request was made.
     pub fn via_json(&self) -> Option<String> {
-        // The scheme is one of a few fixed words; only an application's name needs escaping.
-        self.via.as_ref().map(|via| match &via.application {
-            None => format!(r#"{{"scheme":"{}","application":null}}"#, via.scheme),
-            Some(application) => format!(
-                r#"{{"scheme":"{}","application":{}}}"#,
-                via.scheme,
-                json!(application)
-            ),
-        })
+        self.via
+            .as_ref()
+            .map(|via| via_json(via.scheme, via.application.as_deref()))
     }
+}
+
+impl By {
+    /// What the history calls this kind of author: `user`, `commandLine` or `timer`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::CommandLine => "commandLine",
+            Self::Timer => "timer",
+        }
+    }
+
+    /// The user's associate, for a change a user made.
+    pub const fn associate(&self) -> Option<AssociateId> {
+        match self {
+            Self::User(id) => Some(*id),
+            Self::CommandLine | Self::Timer => None,
+        }
+    }
+
+    /// The author of a [`By::kind`] and [`By::associate`]; `None` if they name none.
+    pub fn from_parts(kind: &str, associate: Option<AssociateId>) -> Option<Self> {
+        match (kind, associate) {
+            ("user", Some(id)) => Some(Self::User(id)),
+            ("commandLine", None) => Some(Self::CommandLine),
+            ("timer", None) => Some(Self::Timer),
+            _ => None,
+        }
+    }
+
+    /// As [`Actor::by_json`] writes it.
+    pub fn json(&self) -> String {
+        match self {
+            Self::User(id) => format!(r#"{{"kind":"user","associateId":{}}}"#, id.get()),
+            Self::CommandLine => r#"{"kind":"commandLine"}"#.to_owned(),
+            Self::Timer => r#"{"kind":"timer"}"#.to_owned(),
+        }
+    }
+}
+
+/// A change's scheme and application as the history shows them:
+/// `{"scheme":"basic","application":"Desk"}`. Both are escaped, as a scheme read back from the
+/// database is whatever the database holds.
+pub fn via_json(scheme: &str, application: Option<&str>) -> String {
+    format!(
+        r#"{{"scheme":{},"application":{}}}"#,
+        json!(scheme),
+        json!(application)
+    )
 }
 
 #[cfg(test)]
@@ -164,5 +203,19 @@ mod tests {
         assert_eq!(via, json!({"scheme": "basic", "application": "Desk \"2\""}));
         assert_eq!(Actor::TIMER.by_json(), r#"{"kind":"timer"}"#);
         assert_eq!(Actor::COMMAND_LINE.via_json(), None);
+        assert_eq!(
+            via_json("basic", None),
+            r#"{"scheme":"basic","application":null}"#
+        );
+    }
+
+    #[test]
+    fn an_author_is_read_back_from_its_kind_and_associate() {
+        for by in [By::User(AssociateId::new(963)), By::CommandLine, By::Timer] {
+            assert_eq!(By::from_parts(by.kind(), by.associate()), Some(by));
+        }
+        assert_eq!(By::from_parts("user", None), None);
+        assert_eq!(By::from_parts("timer", Some(AssociateId::new(1))), None);
+        assert_eq!(By::from_parts("robot", None), None);
     }
 }

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{Store, StoreError, UserChange, on_backend};
 use crate::domain::{
-    Absence, Actor, AssociateId, Change, ChangeKind, Effective, Presence, RecordedStatus,
-    UserPresenceStatus,
+    Absence, Actor, AssociateId, By, Change, ChangeKind, Effective, Presence, RecordedStatus,
+    UserPresenceStatus, via_json,
 };
 
 /// Changes a filtered page (by associate or time) reads at most: such a page answers what it
@@ -194,7 +194,8 @@ pub(super) fn absence_change(
 macro_rules! change_columns {
     () => {
         "c.revision, c.at, c.associate_id, c.kind, c.from_status, c.from_message, c.from_until,
-         c.to_status, c.to_message, c.to_until, c.absence, c.changed_by, c.changed_via"
+         c.to_status, c.to_message, c.to_until, c.absence, c.by_kind, c.by_associate,
+         c.via_scheme, c.via_application"
     };
 }
 pub(super) use change_columns;
@@ -208,8 +209,10 @@ pub(super) struct ChangeColumns {
     pub from: (Option<i64>, Option<String>, Option<i64>),
     pub to: (Option<i64>, Option<String>, Option<i64>),
     pub absence: Option<String>,
-    pub by: Option<String>,
-    pub via: Option<String>,
+    pub by_kind: Option<String>,
+    pub by_associate: Option<i32>,
+    pub via_scheme: Option<String>,
+    pub via_application: Option<String>,
 }
 
 impl ChangeColumns {
@@ -236,13 +239,38 @@ impl ChangeColumns {
             from: status(self.from)?,
             to: status(self.to)?,
             absence: self.absence,
-            by: self.by,
-            via: self.via,
+            by: self
+                .by_kind
+                .map(|kind| {
+                    By::from_parts(&kind, self.by_associate.map(AssociateId::new))
+                        .map(|by| by.json())
+                        .ok_or_else(|| StoreError::Corrupt(format!("change by {kind}")))
+                })
+                .transpose()?,
+            via: self
+                .via_scheme
+                .map(|scheme| via_json(&scheme, self.via_application.as_deref())),
         })
     }
 }
 
-/// Who a write is by and through what, as the row and the log keep it.
-pub(super) fn written_by(actor: &Actor) -> (String, Option<String>) {
-    (actor.by_json(), actor.via_json())
+/// Who a write is by and through what, as the row and the log keep it: four short columns
+/// (`by_kind`, `by_associate`, `via_scheme`, `via_application`) rather than JSON text, as every
+/// Set writes them twice, on the row and into the log.
+pub(super) struct WrittenBy {
+    pub kind: &'static str,
+    pub associate: Option<i32>,
+    pub scheme: Option<&'static str>,
+    pub application: Option<String>,
+}
+
+impl WrittenBy {
+    pub fn of(actor: &Actor) -> Self {
+        Self {
+            kind: actor.by.kind(),
+            associate: actor.by.associate().map(AssociateId::get),
+            scheme: actor.via.as_ref().map(|via| via.scheme),
+            application: actor.via.as_ref().and_then(|via| via.application.clone()),
+        }
+    }
 }

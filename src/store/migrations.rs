@@ -62,6 +62,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0008_webhooks.sql"),
         loads_starter_resources: false,
     },
+    Migration {
+        version: 9,
+        name: "actor_columns",
+        sql: include_str!("../../migrations/sqlite/0009_actor_columns.sql"),
+        loads_starter_resources: false,
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -111,6 +117,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         name: "webhooks",
         sql: include_str!("../../migrations/postgres/0008_webhooks.sql"),
+        loads_starter_resources: false,
+    },
+    Migration {
+        version: 9,
+        name: "actor_columns",
+        sql: include_str!("../../migrations/postgres/0009_actor_columns.sql"),
         loads_starter_resources: false,
     },
 ];

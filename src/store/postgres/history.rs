@@ -11,8 +11,8 @@ use super::{PostgresStore, classify};
 use crate::domain::{Actor, AssociateId, ChangeKind, Presence, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, change_columns, edge_change,
-    page_of, page_window, written_by,
+    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, WrittenBy, change_columns,
+    edge_change, page_of, page_window,
 };
 
 /// Changes deleted in one statement of trimming.
@@ -37,8 +37,10 @@ fn change_from_row(row: &Row) -> ChangeColumns {
         from: status(4),
         to: status(7),
         absence: row.get(10),
-        by: row.get(11),
-        via: row.get(12),
+        by_kind: row.get(11),
+        by_associate: row.get(12),
+        via_scheme: row.get(13),
+        via_application: row.get(14),
     }
 }
 
@@ -131,14 +133,14 @@ impl PostgresStore {
     pub(in crate::store) async fn record_due_timers(&self, now: i64) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        let (by, _) = written_by(&Actor::TIMER);
+        let by = WrittenBy::of(&Actor::TIMER);
         let ended = tx
             .execute(
                 "UPDATE service_user
                  SET status = 1, message = NULL, until = NULL, updated_at = until,
-                     changed_by = $2, changed_via = NULL
+                     by_kind = $2, by_associate = NULL, via_scheme = NULL, via_application = NULL
                  WHERE until IS NOT NULL AND until <= $1",
-                &[&now, &by],
+                &[&now, &by.kind],
             )
             .await
             .map_err(classify)?;
@@ -273,7 +275,7 @@ pub(super) async fn log_change(
     associate_id: AssociateId,
     change: &LoggedChange<'_>,
 ) -> Result<(), StoreError> {
-    let (by, via) = written_by(change.actor);
+    let by = WrittenBy::of(change.actor);
     let status = |recorded: &Option<RecordedStatus>| {
         recorded.as_ref().map_or((None, None, None), |r| {
             (
@@ -288,9 +290,10 @@ pub(super) async fn log_change(
     tx.execute(
         "INSERT INTO user_change (associate_id, login, at, kind, from_status, from_message,
                                   from_until, to_status, to_message, to_until, absence,
-                                  changed_by, changed_via)
+                                  by_kind, by_associate, via_scheme, via_application)
          SELECT associate_id, login, $2::BIGINT, $3::TEXT, $4::SMALLINT, $5::TEXT, $6::BIGINT,
-                $7::SMALLINT, $8::TEXT, $9::BIGINT, $10::TEXT, $11::TEXT, $12::TEXT
+                $7::SMALLINT, $8::TEXT, $9::BIGINT, $10::TEXT, $11::TEXT, $12::INTEGER, $13::TEXT,
+                $14::TEXT
          FROM service_user WHERE associate_id = $1",
         &[
             &associate_id.get(),
@@ -303,8 +306,10 @@ pub(super) async fn log_change(
             &to_message,
             &to_until,
             &change.absence,
-            &by,
-            &via,
+            &by.kind,
+            &by.associate,
+            &by.scheme,
+            &by.application,
         ],
     )
     .await

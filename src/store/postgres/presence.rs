@@ -11,7 +11,7 @@ use super::history::{LoggedChange, log_change, presence_in};
 use super::{PostgresStore, classify, status_column};
 use crate::domain::{Absence, Actor, AssociateId, ChangeKind, Presence, UserPresenceStatus};
 use crate::store::cache;
-use crate::store::history::{absence_change, absence_json, written_by};
+use crate::store::history::{WrittenBy, absence_change, absence_json};
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
     absences_from_column, message_from_column, status_from_column, unix_millis,
@@ -222,13 +222,14 @@ impl PostgresStore {
         actor: &Actor,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let _waiting = self.sets.try_acquire().map_err(|_| StoreError::Busy)?;
-        let (by, via) = written_by(actor);
+        let by = WrittenBy::of(actor);
         let client = self.client().await?;
         // A SuperOffice Set ends any timed status.
         let statement = client
             .prepare_cached(
                 "UPDATE service_user SET status = $2, message = $3, until = NULL, updated_at = $4,
-                                         changed_by = $5, changed_via = $6
+                                         by_kind = $5, by_associate = $6, via_scheme = $7,
+                                         via_application = $8
                  WHERE associate_id = $1",
             )
             .await
@@ -241,8 +242,10 @@ impl PostgresStore {
                     &status_column(&presence),
                     &presence.message.as_deref(),
                     &unix_millis(),
-                    &by,
-                    &via,
+                    &by.kind,
+                    &by.associate,
+                    &by.scheme,
+                    &by.application,
                 ],
             )
             .await
@@ -279,10 +282,11 @@ impl PostgresStore {
                 return Ok(StatusChanged::Stale);
             }
         }
-        let (by, via) = written_by(&change.actor);
+        let by = WrittenBy::of(&change.actor);
         tx.execute(
             "UPDATE service_user SET status = $2, message = $3, until = $4, updated_at = $5,
-                                     changed_by = $6, changed_via = $7
+                                     by_kind = $6, by_associate = $7, via_scheme = $8,
+                                     via_application = $9
              WHERE associate_id = $1",
             &[
                 &associate_id.get(),
@@ -290,8 +294,10 @@ impl PostgresStore {
                 &change.presence.message.as_deref(),
                 &change.until,
                 &change.at,
-                &by,
-                &via,
+                &by.kind,
+                &by.associate,
+                &by.scheme,
+                &by.application,
             ],
         )
         .await

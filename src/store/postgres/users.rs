@@ -139,7 +139,7 @@ impl PostgresStore {
         tx.execute(
             "INSERT INTO service_user
                  (associate_id, login, login_folded, password_hash, is_admin, status, message, updated_at,
-                  changed_by)
+                  by_kind)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &user.associate_id.get(),
@@ -150,7 +150,7 @@ impl PostgresStore {
                 &status_column(&user.presence),
                 &user.presence.message.as_deref(),
                 &unix_millis(),
-                &Actor::COMMAND_LINE.by_json(),
+                &Actor::COMMAND_LINE.by.kind(),
             ],
         )
         .await
@@ -230,12 +230,12 @@ impl PostgresStore {
             .execute(
                 "INSERT INTO service_user
                      (associate_id, login, login_folded, password_hash, is_admin, status, message,
-                      updated_at, changed_by)
+                      updated_at, by_kind)
                  SELECT associate_id, login, login_folded, password_hash, is_admin, status, message,
                         $1, $2
                  FROM user_import
                  ON CONFLICT DO NOTHING",
-                &[&unix_millis(), &Actor::COMMAND_LINE.by_json()],
+                &[&unix_millis(), &Actor::COMMAND_LINE.by.kind()],
             )
             .await
             .map_err(classify)?;
@@ -318,11 +318,12 @@ impl PostgresStore {
         let tx = client.transaction().await.map_err(classify)?;
         // Who removed the user, and when, for the trigger that logs the removal.
         tx.execute(
-            "UPDATE service_user SET changed_by = $2, changed_via = NULL, updated_at = $3
+            "UPDATE service_user SET by_kind = $2, by_associate = NULL, via_scheme = NULL,
+                                     via_application = NULL, updated_at = $3
              WHERE login_folded = $1",
             &[
                 &folded(login),
-                &Actor::COMMAND_LINE.by_json(),
+                &Actor::COMMAND_LINE.by.kind(),
                 &unix_millis(),
             ],
         )

@@ -1,5 +1,5 @@
-//! The history on SQLite: read from the change log, recorded by the triggers of migration 0007
-//! and, for absences and timers, here; trimmed by age.
+//! The history on SQLite: read from the change log, recorded by the triggers of migrations 0007
+//! and 0009 and, for absences and timers, here; trimmed by age.
 
 use rusqlite::{Connection, Row, params};
 
@@ -8,8 +8,8 @@ use super::{SqliteStore, in_transaction};
 use crate::domain::{Actor, AssociateId, ChangeKind, RecordedStatus};
 use crate::store::StoreError;
 use crate::store::history::{
-    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, change_columns, edge_change,
-    page_of, page_window, written_by,
+    ChangeColumns, ChangePage, HistoryQuery, MAX_CHANGES_KEPT, WrittenBy, change_columns,
+    edge_change, page_of, page_window,
 };
 
 /// Changes deleted in one step of trimming: each step holds the write lock, and Sets wait.
@@ -27,8 +27,10 @@ fn change_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeColumns> {
         from: (row.get(4)?, row.get(5)?, row.get(6)?),
         to: (row.get(7)?, row.get(8)?, row.get(9)?),
         absence: row.get(10)?,
-        by: row.get(11)?,
-        via: row.get(12)?,
+        by_kind: row.get(11)?,
+        by_associate: row.get(12)?,
+        via_scheme: row.get(13)?,
+        via_application: row.get(14)?,
     })
 }
 
@@ -105,17 +107,17 @@ fn history_in(tx: &Connection, query: &HistoryQuery) -> Result<ChangePage, Store
 
 /// Records the timers due at `now` (see `Store::record_due_timers`).
 fn record_due_timers_in(tx: &Connection, now: i64) -> Result<usize, StoreError> {
-    let (by, _) = written_by(&Actor::TIMER);
+    let by = WrittenBy::of(&Actor::TIMER);
     // A timed status that ended: the row becomes what reads have answered since, and the
     // trigger logs it at the moment it ended (`updated_at = until`, the old value).
     let mut recorded = tx
         .prepare_cached(
             "UPDATE service_user
              SET status = 1, message = NULL, until = NULL, updated_at = until,
-                 changed_by = ?2, changed_via = NULL
+                 by_kind = ?2, by_associate = NULL, via_scheme = NULL, via_application = NULL
              WHERE until IS NOT NULL AND until <= ?1",
         )?
-        .execute(params![now, by])?;
+        .execute(params![now, by.kind])?;
     for (edge, select, mark) in [
         (
             "start",
@@ -201,7 +203,7 @@ pub(super) fn log_change(
     associate_id: AssociateId,
     change: &LoggedChange<'_>,
 ) -> Result<(), StoreError> {
-    let (by, via) = written_by(change.actor);
+    let by = WrittenBy::of(change.actor);
     let status = |recorded: &Option<RecordedStatus>| {
         recorded.as_ref().map_or((None, None, None), |r| {
             (
@@ -216,8 +218,8 @@ pub(super) fn log_change(
     tx.prepare_cached(
         "INSERT INTO user_change (associate_id, login, at, kind, from_status, from_message,
                                   from_until, to_status, to_message, to_until, absence,
-                                  changed_by, changed_via)
-         SELECT associate_id, login, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+                                  by_kind, by_associate, via_scheme, via_application)
+         SELECT associate_id, login, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
          FROM service_user WHERE associate_id = ?1",
     )?
     .execute(params![
@@ -231,8 +233,10 @@ pub(super) fn log_change(
         to_message,
         to_until,
         change.absence,
-        by,
-        via
+        by.kind,
+        by.associate,
+        by.scheme,
+        by.application
     ])?;
     tx.prepare_cached(
         "UPDATE service_user SET revision = (SELECT max(revision) FROM user_change),

@@ -11,7 +11,7 @@ use super::history::{LoggedChange, log_change};
 use super::{SqliteStore, in_transaction};
 use crate::domain::{Absence, Actor, AssociateId, ChangeKind, Presence, UserPresenceStatus};
 use crate::store::cache;
-use crate::store::history::{absence_change, absence_json, written_by};
+use crate::store::history::{WrittenBy, absence_change, absence_json};
 use crate::store::{
     AbsencePlanned, MAX_PLANNED_ABSENCES, NewAbsence, StatusChange, StatusChanged, StoreError,
     absences_from_column, message_from_column, status_from_column,
@@ -174,7 +174,7 @@ impl SqliteStore {
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         self.inner
             .writer
-            .set_presence(associate_id, presence, written_by(actor))
+            .set_presence(associate_id, presence, WrittenBy::of(actor))
             .await
     }
 
@@ -197,10 +197,11 @@ impl SqliteStore {
             if change.if_revision.is_some_and(|wanted| wanted != revision) {
                 return Ok(StatusChanged::Stale);
             }
-            let (by, via) = written_by(&change.actor);
+            let by = WrittenBy::of(&change.actor);
             tx.prepare_cached(
                 "UPDATE service_user SET status = ?2, message = ?3, until = ?4, updated_at = ?5,
-                                         changed_by = ?6, changed_via = ?7
+                                         by_kind = ?6, by_associate = ?7, via_scheme = ?8,
+                                         via_application = ?9
                  WHERE associate_id = ?1",
             )?
             .execute(params![
@@ -209,8 +210,10 @@ impl SqliteStore {
                 change.presence.message.as_deref(),
                 change.until,
                 change.at,
-                by,
-                via
+                by.kind,
+                by.associate,
+                by.scheme,
+                by.application
             ])?;
             tx.commit()?;
             Ok(StatusChanged::Stored)

@@ -110,7 +110,7 @@ impl SqliteStore {
             tx.execute(
                 "INSERT INTO service_user
                      (associate_id, login, password_hash, is_admin, status, message, updated_at,
-                      changed_by)
+                      by_kind)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     user.associate_id.get(),
@@ -120,7 +120,7 @@ impl SqliteStore {
                     user.presence.status.number(),
                     user.presence.message.as_deref(),
                     unix_millis(),
-                    Actor::COMMAND_LINE.by_json()
+                    Actor::COMMAND_LINE.by.kind()
                 ],
             )?;
             tx.commit()?;
@@ -143,14 +143,14 @@ impl SqliteStore {
                 let mut insert = tx.prepare(
                     "INSERT INTO service_user
                          (associate_id, login, password_hash, is_admin, status, message, updated_at,
-                          changed_by)
+                          by_kind)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT DO NOTHING",
                 )?;
                 let mut login_of =
                     tx.prepare("SELECT login FROM service_user WHERE associate_id = ?1")?;
                 let now = unix_millis();
-                let by = Actor::COMMAND_LINE.by_json();
+                let by = Actor::COMMAND_LINE.by.kind();
                 for user in users {
                     let added = insert.execute(params![
                         user.associate_id.get(),
@@ -243,9 +243,10 @@ impl SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Who removed the user, and when, for the trigger that logs the removal.
             tx.execute(
-                "UPDATE service_user SET changed_by = ?2, changed_via = NULL, updated_at = ?3
+                "UPDATE service_user SET by_kind = ?2, by_associate = NULL, via_scheme = NULL,
+                                         via_application = NULL, updated_at = ?3
                  WHERE login = ?1",
-                params![login, Actor::COMMAND_LINE.by_json(), unix_millis()],
+                params![login, Actor::COMMAND_LINE.by.kind(), unix_millis()],
             )?;
             let changed = tx.execute("DELETE FROM service_user WHERE login = ?1", [&login])?;
             if changed == 0 {

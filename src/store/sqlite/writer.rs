@@ -21,6 +21,7 @@ use super::changes::latest_revision;
 use super::{Users, in_transaction};
 use crate::domain::{AssociateId, UserPresenceStatus};
 use crate::store::cache::OwnSet;
+use crate::store::history::WrittenBy;
 use crate::store::{StoreError, unix_millis};
 
 /// At most this many Sets share one commit.
@@ -52,8 +53,8 @@ enum Job {
 struct PresenceWrite {
     associate_id: AssociateId,
     presence: UserPresenceStatus,
-    /// Who the Set is by, and through what, as the history records it (`Actor::by_json`).
-    by: (String, Option<String>),
+    /// Who the Set is by, and through what, as the history records it.
+    by: WrittenBy,
     reply: oneshot::Sender<Result<Option<UserPresenceStatus>, StoreError>>,
     /// Given back when the Set is answered (or dropped).
     _waiting: OwnedSemaphorePermit,
@@ -109,7 +110,7 @@ impl Writer {
         &self,
         associate_id: AssociateId,
         presence: UserPresenceStatus,
-        by: (String, Option<String>),
+        by: WrittenBy,
     ) -> Result<Option<UserPresenceStatus>, StoreError> {
         let waiting = self
             .waiting
@@ -244,10 +245,13 @@ fn commit_presence_batch(
             let mark_before = users.look();
             // Nothing is returned or read back: the cache finds the associate's login, whose
             // cached credentials carry the status, itself (`UserCache::apply_own`).
-            // A SuperOffice Set ends any timed status.
+            // A SuperOffice Set ends any timed status. It writes the revision its change is
+            // about to get, so that the trigger need not write the row again to put it there
+            // (the trigger still would, were it wrong).
             let mut update = tx.prepare_cached(
                 "UPDATE service_user SET status = ?2, message = ?3, until = NULL, updated_at = ?4,
-                                         changed_by = ?5, changed_via = ?6
+                                         by_kind = ?5, by_associate = ?6, via_scheme = ?7,
+                                         via_application = ?8, revision = ?9
                  WHERE associate_id = ?1",
             )?;
             let mut stored = Vec::with_capacity(batch.len());
@@ -258,23 +262,28 @@ fn commit_presence_batch(
                     stored.push(None);
                     continue;
                 }
+                // The trigger logs one change, numbered one past the last (a log row's
+                // revision is its rowid), and this transaction holds the write lock.
+                let revision = before + presences.len() as i64 + 1;
                 let updated = update.execute(params![
                     write.associate_id.get(),
                     write.presence.status.number(),
                     write.presence.message.as_deref(),
                     now,
-                    write.by.0,
-                    write.by.1
+                    write.by.kind,
+                    write.by.associate,
+                    write.by.scheme,
+                    write.by.application,
+                    revision
                 ])?;
                 if updated == 0 {
                     stored.push(None);
                     continue;
                 }
-                // The trigger logged one change, numbered one past the last.
                 presences.push(OwnSet {
                     associate_id: write.associate_id,
                     presence: write.presence.clone(),
-                    revision: before + presences.len() as i64 + 1,
+                    revision,
                     changed_at: now,
                 });
                 stored.push(Some(write.presence.clone()));

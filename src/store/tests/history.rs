@@ -5,13 +5,14 @@ use crate::domain::{
     Actor, AssociateId, Change, ChangeKind, Message, RecordedStatus, UserPresenceStatus,
     UserStatus, Via,
 };
-use crate::store::{HistoryQuery, NewAbsence, StatusChange, Store};
+use crate::store::{HistoryQuery, NewAbsence, StatusChange, Store, migrations};
 
 on_both_backends!(
     every_change_is_recorded_with_what_it_was_and_who_made_it,
     timers_are_recorded_once_across_nodes_with_the_time_they_were_due,
     history_is_trimmed_by_age_and_an_older_cursor_has_expired,
     a_filtered_page_reaches_past_the_changes_it_left_out,
+    who_made_each_change_survives_the_move_to_columns,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -320,4 +321,136 @@ async fn a_filtered_page_reaches_past_the_changes_it_left_out() {
         .unwrap();
     assert_eq!(rest.changes.len(), 1);
     assert_eq!(rest.reached, newest);
+}
+
+/// A database whose history was written by version 8, who and through what as JSON text,
+/// migrated: each change still says who made it and through what, as before.
+async fn who_made_each_change_survives_the_move_to_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let by_user = r#"{"kind":"user","associateId":7}"#;
+    let via_desk = r#"{"scheme":"basic","application":"Desk \"2\""}"#;
+    let by_command_line = r#"{"kind":"commandLine"}"#;
+    let url = match super::BACKEND.try_with(super::Backend::clone).unwrap() {
+        super::Backend::Sqlite => {
+            let path = dir.path().join("presence.db");
+            let connection = rusqlite::Connection::open(&path).unwrap();
+            connection
+                .execute_batch(
+                    "CREATE TABLE schema_migration (
+                         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
+                     ) STRICT;",
+                )
+                .unwrap();
+            for m in &migrations::SQLITE[..8] {
+                connection.execute_batch(m.sql).unwrap();
+                connection
+                    .execute(
+                        "INSERT INTO schema_migration VALUES (?1, ?2, 0)",
+                        rusqlite::params![m.version, m.name],
+                    )
+                    .unwrap();
+            }
+            connection
+                .execute(
+                    "INSERT INTO service_user (associate_id, login, status, updated_at, changed_by)
+                     VALUES (7, 'gina', 1, 1, ?1)",
+                    [by_command_line],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "UPDATE service_user SET status = 2, updated_at = 2, changed_by = ?1,
+                                             changed_via = ?2
+                     WHERE associate_id = 7",
+                    [by_user, via_desk],
+                )
+                .unwrap();
+            format!("sqlite://{}", path.display())
+        }
+        super::Backend::Postgres(server) => {
+            let url = crate::store::testing::fresh_postgres_database(&server)
+                .await
+                .unwrap();
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "CREATE TABLE schema_migration (
+                         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL
+                     );",
+                )
+                .await
+                .unwrap();
+            for m in &migrations::POSTGRES[..8] {
+                client.batch_execute(m.sql).await.unwrap();
+                client
+                    .execute(
+                        "INSERT INTO schema_migration VALUES ($1, $2, 0)",
+                        &[&m.version, &m.name],
+                    )
+                    .await
+                    .unwrap();
+            }
+            client
+                .execute(
+                    "INSERT INTO service_user
+                         (associate_id, login, login_folded, status, updated_at, changed_by)
+                     VALUES (7, 'gina', 'gina', 1, 1, $1)",
+                    &[&by_command_line],
+                )
+                .await
+                .unwrap();
+            client
+                .execute(
+                    "UPDATE service_user SET status = 2, updated_at = 2, changed_by = $1,
+                                             changed_via = $2
+                     WHERE associate_id = 7",
+                    &[&by_user, &via_desk],
+                )
+                .await
+                .unwrap();
+            drop(client);
+            let _ = connection.await;
+            url
+        }
+    };
+
+    let (store, report) = Store::open_and_migrate(&url).await.unwrap();
+    assert_eq!(report.applied.len(), 1);
+    let changes = all(&store).await;
+    let who = |c: &Change| (c.kind, c.by.clone(), c.via.clone());
+    assert_eq!(
+        changes.iter().map(who).collect::<Vec<_>>(),
+        [
+            (
+                ChangeKind::UserAdded,
+                Some(by_command_line.to_owned()),
+                None
+            ),
+            (
+                ChangeKind::Status,
+                Some(by_user.to_owned()),
+                Some(via_desk.to_owned())
+            ),
+        ]
+    );
+    // And what is written after it is recorded the same way.
+    store
+        .set_presence(
+            AssociateId::new(7),
+            presence(UserStatus::StatusNormal, None),
+            &agent(7),
+        )
+        .await
+        .unwrap();
+    let last = all(&store).await.pop().unwrap();
+    assert_eq!(
+        (last.by, last.via),
+        (
+            Some(by_user.to_owned()),
+            Some(r#"{"scheme":"basic","application":"Desk"}"#.to_owned())
+        )
+    );
 }
