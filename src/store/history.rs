@@ -18,7 +18,8 @@ pub const FILTER_WINDOW: i64 = 100_000;
 
 /// Changes the log keeps at most, however young: a client that sets the same status over and
 /// over makes a row each time (the caches follow every write), and the disk is bounded by
-/// this as well as by the history's days. About 1.5 GB of rows.
+/// this as well as by the history's days. About 0.6 GB of rows of Sets like the benchmarks'
+/// (62 bytes a change, `benches/load/log_size.sh`).
 pub const MAX_CHANGES_KEPT: i64 = 10_000_000;
 
 /// Which changes to read.
