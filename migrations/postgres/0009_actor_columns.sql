@@ -16,16 +16,16 @@ ALTER TABLE user_change
     ADD COLUMN via_application TEXT;
 
 UPDATE service_user
-SET by_kind = changed_by::jsonb ->> 'kind',
-    by_associate = (changed_by::jsonb ->> 'associateId')::INTEGER,
-    via_scheme = changed_via::jsonb ->> 'scheme',
-    via_application = changed_via::jsonb ->> 'application'
+SET by_kind = changed_by::json ->> 'kind',
+    by_associate = (changed_by::json ->> 'associateId')::INTEGER,
+    via_scheme = changed_via::json ->> 'scheme',
+    via_application = changed_via::json ->> 'application'
 WHERE changed_by IS NOT NULL;
 UPDATE user_change
-SET by_kind = changed_by::jsonb ->> 'kind',
-    by_associate = (changed_by::jsonb ->> 'associateId')::INTEGER,
-    via_scheme = changed_via::jsonb ->> 'scheme',
-    via_application = changed_via::jsonb ->> 'application'
+SET by_kind = changed_by::json ->> 'kind',
+    by_associate = (changed_by::json ->> 'associateId')::INTEGER,
+    via_scheme = changed_via::json ->> 'scheme',
+    via_application = changed_via::json ->> 'application'
 WHERE changed_by IS NOT NULL;
 
 -- As in 0007, with the new columns.

@@ -7,7 +7,7 @@ mod presence;
 mod status;
 
 pub use associate::AssociateId;
-pub use change::{Actor, By, Change, ChangeKind, RecordedStatus, Via, via_json};
+pub use change::{Actor, By, Change, ChangeKind, RecordedStatus, Via, by_json, via_json};
 pub use message::{Message, MessageTooLong};
 pub use presence::{Absence, Effective, Presence, UserPresenceStatus};
 pub use status::{UnknownStatus, UserStatus};

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{Store, StoreError, UserChange, on_backend};
 use crate::domain::{
-    Absence, Actor, AssociateId, By, Change, ChangeKind, Effective, Presence, RecordedStatus,
-    UserPresenceStatus, via_json,
+    Absence, Actor, AssociateId, Change, ChangeKind, Effective, Presence, RecordedStatus,
+    UserPresenceStatus, by_json, via_json,
 };
 
 /// Changes a filtered page (by associate or time) reads at most: such a page answers what it
@@ -242,12 +242,7 @@ impl ChangeColumns {
             absence: self.absence,
             by: self
                 .by_kind
-                .map(|kind| {
-                    By::from_parts(&kind, self.by_associate.map(AssociateId::new))
-                        .map(|by| by.json())
-                        .ok_or_else(|| StoreError::Corrupt(format!("change by {kind}")))
-                })
-                .transpose()?,
+                .map(|kind| by_json(&kind, self.by_associate.map(AssociateId::new))),
             via: self
                 .via_scheme
                 .map(|scheme| via_json(&scheme, self.via_application.as_deref())),

@@ -1,5 +1,5 @@
 //! The history on PostgreSQL: read from the change log once every change committed is
-//! numbered, recorded by the trigger of migration 0007 and, for absences and timers, here;
+//! numbered, recorded by the trigger of migrations 0007 and 0009 and, for absences and timers, here;
 //! trimmed by age.
 
 use deadpool_postgres::GenericClient;

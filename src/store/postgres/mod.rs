@@ -130,6 +130,11 @@ impl PostgresStore {
     pub(super) async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
+        // A migration may rewrite a whole table (0009 rewrites every change the log keeps), so
+        // it runs without the pool's statement timeout, and so does the wait for it below.
+        tx.batch_execute("SET LOCAL statement_timeout = 0")
+            .await
+            .map_err(classify)?;
         // Nodes started together all migrate; the lock makes them take turns, and the later
         // ones find nothing to do.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])

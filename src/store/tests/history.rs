@@ -323,14 +323,34 @@ async fn a_filtered_page_reaches_past_the_changes_it_left_out() {
     assert_eq!(rest.reached, newest);
 }
 
+/// Who made each change of a version-8 history, and through what, as it wrote them (JSON text).
+const VERSION_8_AUTHORS: [(i32, &str, Option<&str>); 3] = [
+    (
+        2,
+        r#"{"kind":"user","associateId":7}"#,
+        Some(r#"{"scheme":"basic","application":"Desk \"2\""}"#),
+    ),
+    (1, r#"{"kind":"timer"}"#, None),
+    (
+        2,
+        r#"{"kind":"user","associateId":7}"#,
+        Some(r#"{"scheme":"bearer","application":null}"#),
+    ),
+];
+
 /// A database whose history was written by version 8, who and through what as JSON text,
-/// migrated: each change still says who made it and through what, as before.
+/// migrated: each change still says who made it and through what, byte for byte as before, and
+/// the user's row says who made its last change in the new columns.
 async fn who_made_each_change_survives_the_move_to_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let by_user = r#"{"kind":"user","associateId":7}"#;
-    let via_desk = r#"{"scheme":"basic","application":"Desk \"2\""}"#;
-    let by_command_line = r#"{"kind":"commandLine"}"#;
-    let url = match super::BACKEND.try_with(super::Backend::clone).unwrap() {
+    let added_by = r#"{"kind":"commandLine"}"#;
+    let last_author: (Option<String>, Option<i32>, Option<String>, Option<String>) = (
+        Some("user".to_owned()),
+        Some(7),
+        Some("bearer".to_owned()),
+        None,
+    );
+    let store = match super::BACKEND.try_with(super::Backend::clone).unwrap() {
         super::Backend::Sqlite => {
             let path = dir.path().join("presence.db");
             let connection = rusqlite::Connection::open(&path).unwrap();
@@ -354,18 +374,33 @@ async fn who_made_each_change_survives_the_move_to_columns() {
                 .execute(
                     "INSERT INTO service_user (associate_id, login, status, updated_at, changed_by)
                      VALUES (7, 'gina', 1, 1, ?1)",
-                    [by_command_line],
+                    [added_by],
                 )
                 .unwrap();
-            connection
-                .execute(
-                    "UPDATE service_user SET status = 2, updated_at = 2, changed_by = ?1,
-                                             changed_via = ?2
-                     WHERE associate_id = 7",
-                    [by_user, via_desk],
+            for (at, (status, by, via)) in (2..).zip(VERSION_8_AUTHORS) {
+                connection
+                    .execute(
+                        "UPDATE service_user SET status = ?1, updated_at = ?2, changed_by = ?3,
+                                                 changed_via = ?4
+                         WHERE associate_id = 7",
+                        rusqlite::params![status, at, by, via],
+                    )
+                    .unwrap();
+            }
+            let (store, report) = Store::open_and_migrate(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            assert_eq!(report.applied.len(), 1);
+            let columns = connection
+                .query_row(
+                    "SELECT by_kind, by_associate, via_scheme, via_application
+                     FROM service_user WHERE associate_id = 7",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )
                 .unwrap();
-            format!("sqlite://{}", path.display())
+            assert_eq!(columns, last_author);
+            store
         }
         super::Backend::Postgres(server) => {
             let url = crate::store::testing::fresh_postgres_database(&server)
@@ -398,43 +433,54 @@ async fn who_made_each_change_survives_the_move_to_columns() {
                     "INSERT INTO service_user
                          (associate_id, login, login_folded, status, updated_at, changed_by)
                      VALUES (7, 'gina', 'gina', 1, 1, $1)",
-                    &[&by_command_line],
+                    &[&added_by],
                 )
                 .await
                 .unwrap();
-            client
-                .execute(
-                    "UPDATE service_user SET status = 2, updated_at = 2, changed_by = $1,
-                                             changed_via = $2
-                     WHERE associate_id = 7",
-                    &[&by_user, &via_desk],
+            for (at, (status, by, via)) in (2_i64..).zip(VERSION_8_AUTHORS) {
+                client
+                    .execute(
+                        "UPDATE service_user SET status = $1, updated_at = $2, changed_by = $3,
+                                                 changed_via = $4
+                         WHERE associate_id = 7",
+                        &[&i16::try_from(status).unwrap(), &at, &by, &via],
+                    )
+                    .await
+                    .unwrap();
+            }
+            let (store, report) = Store::open_and_migrate(&url).await.unwrap();
+            assert_eq!(report.applied.len(), 1);
+            let row = client
+                .query_one(
+                    "SELECT by_kind, by_associate, via_scheme, via_application
+                     FROM service_user WHERE associate_id = 7",
+                    &[],
                 )
                 .await
                 .unwrap();
+            assert_eq!(
+                (row.get(0), row.get(1), row.get(2), row.get(3)),
+                last_author
+            );
             drop(client);
             let _ = connection.await;
-            url
+            store
         }
     };
 
-    let (store, report) = Store::open_and_migrate(&url).await.unwrap();
-    assert_eq!(report.applied.len(), 1);
-    let changes = all(&store).await;
     let who = |c: &Change| (c.kind, c.by.clone(), c.via.clone());
-    assert_eq!(
-        changes.iter().map(who).collect::<Vec<_>>(),
-        [
-            (
-                ChangeKind::UserAdded,
-                Some(by_command_line.to_owned()),
-                None
-            ),
+    let expected = std::iter::once((ChangeKind::UserAdded, Some(added_by.to_owned()), None))
+        .chain(VERSION_8_AUTHORS.iter().map(|(_, by, via)| {
             (
                 ChangeKind::Status,
-                Some(by_user.to_owned()),
-                Some(via_desk.to_owned())
-            ),
-        ]
+                Some((*by).to_owned()),
+                via.map(str::to_owned),
+            )
+        }))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        all(&store).await.iter().map(who).collect::<Vec<_>>(),
+        expected
     );
     // And what is written after it is recorded the same way.
     store
@@ -449,7 +495,7 @@ async fn who_made_each_change_survives_the_move_to_columns() {
     assert_eq!(
         (last.by, last.via),
         (
-            Some(by_user.to_owned()),
+            Some(r#"{"kind":"user","associateId":7}"#.to_owned()),
             Some(r#"{"scheme":"basic","application":"Desk"}"#.to_owned())
         )
     );
