@@ -1,6 +1,6 @@
 //! The history on PostgreSQL: read from the change log once every change committed is
-//! numbered, recorded by the trigger of migrations 0007 and 0009 and, for absences and timers, here;
-//! trimmed by age.
+//! numbered, recorded by the trigger of migrations 0007 and 0009 and, for absences and timers,
+//! here; trimmed by age.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
