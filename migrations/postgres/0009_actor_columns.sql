@@ -4,6 +4,7 @@
 -- associate, for a user; `via_scheme` and `via_application`: the scheme the request was
 -- authenticated by and the registered application it named, NULL where no request was made.
 -- The history's API answers the same JSON as before (`store::history::ChangeColumns`).
+-- None of the four is in a trigger's column list: writing them alone logs nothing.
 ALTER TABLE service_user
     ADD COLUMN by_kind TEXT,
     ADD COLUMN by_associate INTEGER,

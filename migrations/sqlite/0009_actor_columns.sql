@@ -4,6 +4,7 @@
 -- associate, for a user; `via_scheme` and `via_application`: the scheme the request was
 -- authenticated by and the registered application it named, NULL where no request was made.
 -- The history's API answers the same JSON as before (`store::history::ChangeColumns`).
+-- None of the four is in a trigger's column list: writing them alone logs nothing.
 DROP TRIGGER service_user_inserted;
 DROP TRIGGER service_user_changed;
 DROP TRIGGER service_user_deleted;
