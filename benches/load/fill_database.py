@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fills a migrated SQLite database of presence for the load scripts (presence_api.sh,
-instructions.sh --batch): Service users 2..COUNT, and with TIMERS set to 1, a tenth with a
+instructions.sh --batch, log_size.sh): Service users 2..COUNT, and with TIMERS set to 1, a tenth with a
 timed status that ends tomorrow and a tenth with one planned absence, in force for half of them
 and next week for the rest.
 

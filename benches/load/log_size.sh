@@ -5,8 +5,8 @@
 #   benches/load/log_size.sh BINARY            # 10 000 associates, 3 s of Sets
 #   benches/load/log_size.sh BINARY --seconds 10
 #
-# Makes a fresh SQLite database with an administrator "bench" and 10 000 associates (as
-# compare.sh fills it), starts the binary pinned to core 0, and sends it Sets with wrk pinned
+# Makes a fresh SQLite database with an administrator "bench" and 10 000 associates
+# (fill_database.py), starts the binary pinned to core 0, and sends it Sets with wrk pinned
 # to core 1 (benches/load/presence.lua, 16 connections). Prints each table's pages and bytes,
 # the changes logged, and the bytes a change. Traffic goes to 127.0.0.1 only.
 
@@ -39,15 +39,7 @@ password="bench-password-$RANDOM$RANDOM"
 "$binary" --database "sqlite://$work/db" migrate >/dev/null
 printf '%s\n' "$password" |
     "$binary" --database "sqlite://$work/db" user add bench --associate-id 1 --admin --password-stdin >/dev/null
-python3 - "$work/db" <<'PY'
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute(
-    """WITH RECURSIVE n(id) AS (SELECT 2 UNION ALL SELECT id + 1 FROM n WHERE id < 10000)
-       INSERT INTO service_user (associate_id, login, password_hash, is_admin, status, message, updated_at)
-       SELECT id, 'u' || id, NULL, 0, 1, NULL, 0 FROM n"""
-)
-PY
+python3 "$(dirname "${BASH_SOURCE[0]}")/fill_database.py" "$work/db" 10000 0
 port=$((20000 + RANDOM % 20000))
 taskset -c 0 "$binary" --database "sqlite://$work/db" serve --listen "127.0.0.1:$port" >"$work/log" 2>&1 &
 pid=$!

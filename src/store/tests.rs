@@ -64,6 +64,32 @@ on_both_backends!(
 mod history;
 mod presence;
 
+/// A SQLite database at `path` migrated only up to `version`, as an older program left it, and
+/// a connection to it.
+pub(in crate::store) fn sqlite_at_version(
+    path: &std::path::Path,
+    version: i64,
+) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE schema_migration (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
+             ) STRICT;",
+        )
+        .unwrap();
+    for m in migrations::SQLITE.iter().filter(|m| m.version <= version) {
+        connection.execute_batch(m.sql).unwrap();
+        connection
+            .execute(
+                "INSERT INTO schema_migration VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+    }
+    connection
+}
+
 struct TestStore {
     store: Store,
     url: String,

@@ -221,26 +221,10 @@ async fn a_set_whose_caller_is_gone_before_its_commit_is_not_stored() {
 async fn migrating_a_version_3_database_keeps_its_users_and_their_tickets() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("presence.db");
-    let connection = Connection::open(&path).unwrap();
+    let connection = crate::store::tests::sqlite_at_version(&path, 3);
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .unwrap();
-    connection
-        .execute_batch(
-            "CREATE TABLE schema_migration (
-                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
-             ) STRICT;",
-        )
-        .unwrap();
-    for m in &migrations::SQLITE[..3] {
-        connection.execute_batch(m.sql).unwrap();
-        connection
-            .execute(
-                "INSERT INTO schema_migration VALUES (?1, ?2, 0)",
-                params![m.version, m.name],
-            )
-            .unwrap();
-    }
     connection
         .execute_batch(
             "INSERT INTO service_user (associate_id, login, status, message, updated_at)

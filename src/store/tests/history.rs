@@ -353,23 +353,7 @@ async fn who_made_each_change_survives_the_move_to_columns() {
     let store = match super::BACKEND.try_with(super::Backend::clone).unwrap() {
         super::Backend::Sqlite => {
             let path = dir.path().join("presence.db");
-            let connection = rusqlite::Connection::open(&path).unwrap();
-            connection
-                .execute_batch(
-                    "CREATE TABLE schema_migration (
-                         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
-                     ) STRICT;",
-                )
-                .unwrap();
-            for m in &migrations::SQLITE[..8] {
-                connection.execute_batch(m.sql).unwrap();
-                connection
-                    .execute(
-                        "INSERT INTO schema_migration VALUES (?1, ?2, 0)",
-                        rusqlite::params![m.version, m.name],
-                    )
-                    .unwrap();
-            }
+            let connection = super::sqlite_at_version(&path, 8);
             connection
                 .execute(
                     "INSERT INTO service_user (associate_id, login, status, updated_at, changed_by)
